@@ -1,0 +1,41 @@
+# Two commands for a fresh machine with Python 3.11 and make:
+#   make run    start the example server (in memory, nothing else to install)
+#   make test   install what the tests need and run the whole suite
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+
+.PHONY: run test install install-dev system-deps bench autobahn clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[examples]'
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml
+	$(PY) -m pip install -q -e '.[dev,examples,redis,bench]'
+	touch $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+run: $(VENV)/.installed
+	$(PY) -m examples.server --host $(HOST) --port $(PORT)
+
+system-deps:
+	@sh scripts/system-deps.sh
+
+test: $(VENV)/.installed-dev system-deps
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+bench: $(VENV)/.installed-dev
+	$(PY) -m bench.echo
+
+autobahn: $(VENV)/.installed-dev
+	$(PY) -m bench.autobahn
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info
