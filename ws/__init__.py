@@ -1,0 +1,75 @@
+"""``ws``: a complete WebSocket (RFC 6455, RFC 7692) implementation for asyncio.
+
+The seed API: messages (``TextMessage`` is a ``str``, ``DataMessage`` a
+``bytes``), a ``WebSocket`` you ``await`` for the next message, ``mux`` to read
+many at once, ``endpoint`` and ``aggregate`` request handlers, and ``client`` /
+``connect`` on the client side.  A disconnect reaches game code as
+:class:`Closed`, a subclass of :class:`asyncio.CancelledError`.
+"""
+
+from .client import client, connect
+from .connection import Options, WebSocket, broadcast
+from .deflate import DeflateConfig
+from .endpoint import accept, aggregate, endpoint
+from .exceptions import (
+    Closed,
+    HTTPError,
+    InvalidHandshake,
+    InvalidPayload,
+    InvalidURI,
+    PayloadTooBig,
+    PolicyViolation,
+    ProtocolError,
+    WSError,
+)
+from .http import Request, Response, static
+from .http11 import Headers
+from .messages import CloseMessage, DataMessage, Message, PingMessage, PongMessage, TextMessage
+from .mux import Mux, mux
+from .routing import App, Router
+from .server import Server, ServerLimits, serve
+
+__all__ = [
+    # messages
+    "Message",
+    "TextMessage",
+    "DataMessage",
+    "PingMessage",
+    "PongMessage",
+    "CloseMessage",
+    # connections
+    "WebSocket",
+    "Options",
+    "DeflateConfig",
+    "mux",
+    "Mux",
+    "broadcast",
+    # server
+    "App",
+    "Router",
+    "Request",
+    "Response",
+    "Headers",
+    "static",
+    "endpoint",
+    "aggregate",
+    "accept",
+    "serve",
+    "Server",
+    "ServerLimits",
+    # client
+    "connect",
+    "client",
+    # exceptions
+    "Closed",
+    "WSError",
+    "ProtocolError",
+    "InvalidPayload",
+    "PolicyViolation",
+    "PayloadTooBig",
+    "HTTPError",
+    "InvalidHandshake",
+    "InvalidURI",
+]
+
+__version__ = "0.1.0"

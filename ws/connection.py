@@ -1,0 +1,474 @@
+"""The asyncio shell around :class:`ws.protocol.Connection`: the seed's ``WebSocket``.
+
+A ``WebSocket`` is itself the :class:`asyncio.Protocol` of its transport once the
+opening handshake is done, so bytes go from ``data_received`` straight into the
+sans-I/O core with no forwarding layer.  A message reaches a waiting reader by
+resolving one future; no task runs per connection or per message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import os
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from .exceptions import Closed
+from .frames import Opcode, frame_header
+from .messages import Message
+from .protocol import Connection, State
+
+if TYPE_CHECKING:
+    from .http import Request
+    from .mux import Mux
+
+__all__ = ["WebSocket", "Options", "broadcast"]
+
+logger = logging.getLogger("ws")
+
+
+@attrs.frozen(kw_only=True)
+class Options:
+    """Per-connection settings.  Every limit has a bounded default; ``None`` disables it.
+
+    - ``max_message_size``: bytes in one message after decompression (close 1009 over it).
+    - ``max_frame_size``: bytes in one frame (defaults to ``max_message_size``).
+    - ``max_queue``: received messages buffered before we stop reading from the socket.
+    - ``write_limit``: bytes buffered for writing before ``await sock.text(...)`` waits.
+    - ``ping_interval`` / ``ping_timeout``: keepalive; a peer that does not answer a
+      ping within ``ping_timeout`` seconds is cut off (close 1011).
+    - ``close_timeout``: seconds to wait for the peer's side of the closing handshake.
+    - ``receive_pongs``: deliver pong messages to the reader (the seed's ``is_pong``).
+    """
+
+    max_message_size: int | None = 2**20
+    max_frame_size: int | None = None
+    max_queue: int | None = 32
+    write_limit: int = 2**16
+    ping_interval: float | None = 20.0
+    ping_timeout: float | None = 20.0
+    close_timeout: float | None = 10.0
+    receive_pongs: bool = False
+
+
+class _Sent:
+    """What ``text``/``data``/``ping``/``pong`` return: the frame is already written;
+    awaiting this waits until the write buffer is below its high-water mark.  Not a
+    coroutine, so a forgotten ``await`` sends all the same and never warns."""
+
+    __slots__ = ("_sock",)
+
+    def __init__(self, sock: WebSocket) -> None:
+        self._sock = sock
+
+    def __await__(self):
+        sock = self._sock
+        while sock._write_paused:
+            if sock._lost:
+                raise sock._closed_error()
+            fut = sock._loop.create_future()
+            sock._drain_waiters.append(fut)
+            yield from fut
+        return None
+
+
+class _Closing:
+    """What ``close`` returns: awaiting it waits for the closing handshake and then
+    raises :class:`Closed` in the awaiting task, as the seed's ``close`` does."""
+
+    __slots__ = ("_sock",)
+
+    def __init__(self, sock: WebSocket) -> None:
+        self._sock = sock
+
+    def __await__(self):
+        sock = self._sock
+        if not sock._lost:
+            fut = sock._loop.create_future()
+            sock._lost_waiters.append(fut)
+            yield from fut
+        raise sock._closed_error()
+
+
+class WebSocket(asyncio.Protocol):
+    """One WebSocket connection, as game code sees it.
+
+    ``await sock`` (or ``async for msg in sock``) gives the next message; when the
+    connection closes it raises :class:`ws.Closed`.  ``text``, ``data``, ``ping``
+    and ``pong`` write at call time.  ``request`` is the HTTP request that opened
+    the connection (server side), ``subprotocol`` the negotiated subprotocol.
+    """
+
+    __slots__ = (
+        "_conn",
+        "_loop",
+        "transport",
+        "request",
+        "subprotocol",
+        "extensions",
+        "options",
+        "remote_address",
+        "_queue",
+        "_waiter",
+        "_mux",
+        "_lost",
+        "_reading_paused",
+        "_write_paused",
+        "_drain_waiters",
+        "_lost_waiters",
+        "_close_timer",
+        "_ping_timer",
+        "_pong_timer",
+        "_ping_payload",
+        "_on_close",
+        "_is_server",
+        "__weakref__",
+    )
+
+    def __init__(
+        self,
+        conn: Connection,
+        *,
+        options: Options | None = None,
+        request: Request | None = None,
+        subprotocol: str | None = None,
+        extensions: str | None = None,
+        is_server: bool = True,
+    ) -> None:
+        self._conn = conn
+        self._loop = asyncio.get_running_loop()
+        self.transport: asyncio.Transport | None = None
+        self.request = request
+        self.subprotocol = subprotocol
+        self.extensions = extensions
+        self.options = options or Options()
+        self.remote_address: Any = None
+        self._queue: collections.deque[Message] = collections.deque()
+        self._waiter: asyncio.Future | None = None
+        self._mux: Mux | None = None
+        self._lost = False
+        self._reading_paused = False
+        self._write_paused = False
+        self._drain_waiters: list[asyncio.Future] = []
+        self._lost_waiters: list[asyncio.Future] = []
+        self._close_timer: asyncio.TimerHandle | None = None
+        self._ping_timer: asyncio.TimerHandle | None = None
+        self._pong_timer: asyncio.TimerHandle | None = None
+        self._ping_payload: bytes | None = None
+        self._on_close: list[Callable[[WebSocket], None]] = []
+        self._is_server = is_server
+
+    def __repr__(self) -> str:
+        path = self.request.path if self.request is not None else ""
+        return f"<WebSocket {path} {self._conn.state.value} peer={self.remote_address}>"
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def closed(self) -> bool:
+        """True once no more messages can be sent (closing or closed)."""
+        return self._lost or self._conn.state is not State.OPEN
+
+    @property
+    def close_code(self) -> int | None:
+        """The close code, once the connection has started closing."""
+        return self._conn.close_code
+
+    @property
+    def close_reason(self) -> str:
+        return self._conn.close_reason
+
+    def _closed_error(self) -> Closed:
+        conn = self._conn
+        code = conn.close_code if conn.close_code is not None else 1006
+        return Closed(conn.close_received, code=code, reason=conn.close_reason, socket=self)
+
+    def add_close_callback(self, callback: Callable[[WebSocket], None]) -> None:
+        """Call ``callback(sock)`` once, when the TCP connection is gone."""
+        if self._lost:
+            self._loop.call_soon(callback, self)
+        else:
+            self._on_close.append(callback)
+
+    def remove_close_callback(self, callback: Callable[[WebSocket], None]) -> None:
+        try:
+            self._on_close.remove(callback)
+        except ValueError:
+            pass
+
+    async def wait_closed(self) -> None:
+        """Wait until the TCP connection is gone (without raising)."""
+        if not self._lost:
+            fut = self._loop.create_future()
+            self._lost_waiters.append(fut)
+            await asyncio.shield(fut)
+
+    # ------------------------------------------------------------------ asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        transport.set_write_buffer_limits(high=self.options.write_limit)  # type: ignore[attr-defined]
+        if self.remote_address is None:
+            self.remote_address = transport.get_extra_info("peername")
+        if self.options.ping_interval is not None:
+            self._ping_timer = self._loop.call_later(self.options.ping_interval, self._keepalive)
+
+    def data_received(self, data: bytes) -> None:
+        conn = self._conn
+        events = conn.receive_data(data)
+        if conn.outgoing:
+            self.transport.write(b"".join(conn.data_to_send()))
+        if events:
+            mux = self._mux
+            queue = self._queue
+            for msg in events:
+                if msg.is_text or msg.is_data:
+                    pass
+                elif msg.is_pong:
+                    if msg == self._ping_payload:
+                        self._pong_received()
+                    if not self.options.receive_pongs:
+                        continue
+                else:
+                    continue  # pings are answered by the core; the close is handled below
+                queue.append(msg)
+                if mux is not None:
+                    mux._ready(self)
+            if self._waiter is not None and not self._waiter.done():
+                self._waiter.set_result(None)
+            max_queue = self.options.max_queue
+            if max_queue is not None and len(queue) >= max_queue and not self._reading_paused:
+                self._reading_paused = True
+                self.transport.pause_reading()
+        if conn.state is State.CLOSED:
+            self._handshake_done()
+        elif conn.failure is not None:
+            logger.info("closing %r: %s", self, conn.failure)
+            self._start_close_timer()
+
+    def eof_received(self) -> bool | None:
+        return None  # close the transport; connection_lost follows
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._conn.receive_eof()
+        self._lost = True
+        for handle in (self._close_timer, self._ping_timer, self._pong_timer):
+            if handle is not None:
+                handle.cancel()
+        self._close_timer = self._ping_timer = self._pong_timer = None
+        self._wake_reader()
+        for fut in self._drain_waiters:
+            if not fut.done():
+                fut.set_result(None)
+        self._drain_waiters.clear()
+        for fut in self._lost_waiters:
+            if not fut.done():
+                fut.set_result(None)
+        self._lost_waiters.clear()
+        callbacks, self._on_close = self._on_close, []
+        for callback in callbacks:
+            try:
+                callback(self)
+            except Exception:
+                logger.exception("error in close callback of %r", self)
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        waiters, self._drain_waiters = self._drain_waiters, []
+        for fut in waiters:
+            if not fut.done():
+                fut.set_result(None)
+
+    # ------------------------------------------------------------------ closing machinery
+
+    def _wake_reader(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+        if self._mux is not None:
+            self._mux._ready(self)
+
+    def _handshake_done(self) -> None:
+        """Both close frames have been exchanged (RFC 6455 7.1.2)."""
+        self._wake_reader()
+        if self._is_server:
+            # RFC 6455 7.1.1: the server closes the TCP connection first.
+            self.transport.close()
+        else:
+            self._start_close_timer()  # wait for the server to close the TCP connection
+
+    def _start_close_timer(self) -> None:
+        if self._close_timer is None and not self._lost:
+            timeout = self.options.close_timeout
+            if timeout is not None:
+                self._close_timer = self._loop.call_later(timeout, self._abort)
+
+    def _abort(self) -> None:
+        self._close_timer = None
+        if self.transport is not None and not self._lost:
+            self.transport.abort()
+
+    def _keepalive(self) -> None:
+        self._ping_timer = None
+        if self._lost or self._conn.state is not State.OPEN:
+            return
+        if self._ping_payload is None:
+            self._ping_payload = os.urandom(4)
+            self.transport.write(self._conn.send_ping(self._ping_payload))
+            if self.options.ping_timeout is not None:
+                self._pong_timer = self._loop.call_later(self.options.ping_timeout, self._pong_missing)
+        self._ping_timer = self._loop.call_later(self.options.ping_interval, self._keepalive)
+
+    def _pong_received(self) -> None:
+        self._ping_payload = None
+        if self._pong_timer is not None:
+            self._pong_timer.cancel()
+            self._pong_timer = None
+
+    def _pong_missing(self) -> None:
+        self._pong_timer = None
+        logger.info("keepalive ping timeout on %r", self)
+        if self._conn.state is State.OPEN:
+            self.transport.write(self._conn.send_close(1011, "keepalive ping timeout"))
+        self._abort()
+
+    # ------------------------------------------------------------------ receiving
+
+    def __await__(self):
+        """``await sock``: the next message, or :class:`Closed`."""
+        if self._mux is not None:
+            self._mux._detach(self)
+        queue = self._queue
+        while True:
+            if queue:
+                msg = queue.popleft()
+                if self._reading_paused and len(queue) <= (self.options.max_queue or 0) // 2:
+                    self._reading_paused = False
+                    if not self._lost:
+                        self.transport.resume_reading()
+                return msg
+            if self._lost or self._conn.state is State.CLOSED:
+                raise self._closed_error()
+            fut = self._loop.create_future()
+            self._waiter = fut
+            try:
+                yield from fut
+            finally:
+                self._waiter = None
+
+    def recv(self) -> WebSocket:
+        """Same as ``await sock``; ``await sock.recv()`` reads well in some code."""
+        return self
+
+    def __aiter__(self) -> WebSocket:
+        return self
+
+    def __anext__(self) -> WebSocket:
+        # The next message; a closed connection raises Closed (a cancellation),
+        # not StopAsyncIteration: a disconnect is never mistaken for a normal end.
+        return self
+
+    def mux(self, *others: WebSocket) -> Mux:
+        """Read from this socket and *others* at once; see :func:`ws.mux`."""
+        from .mux import Mux
+
+        return Mux(self, *others)
+
+    def _take_ready(self) -> Message | None:
+        """For the mux: the next queued message, or None when closed (raise then)."""
+        queue = self._queue
+        if queue:
+            msg = queue.popleft()
+            if self._reading_paused and len(queue) <= (self.options.max_queue or 0) // 2:
+                self._reading_paused = False
+                if not self._lost:
+                    self.transport.resume_reading()
+            return msg
+        return None
+
+    # ------------------------------------------------------------------ sending
+
+    def _check_writable(self) -> None:
+        if self._lost or self._conn.state is not State.OPEN:
+            raise self._closed_error()
+
+    def text(self, message: str | Iterable[str]) -> _Sent:
+        """Send a text message (an iterable of strings sends one fragmented message)."""
+        self._check_writable()
+        if isinstance(message, str):
+            self.transport.write(self._conn.send_text(message))
+        else:
+            self.transport.write(self._conn.send_fragments(Opcode.TEXT, [m.encode() for m in message]))
+        return _Sent(self)
+
+    def data(self, message: bytes | bytearray | memoryview | Iterable[bytes]) -> _Sent:
+        """Send a binary message (an iterable of bytes sends one fragmented message)."""
+        self._check_writable()
+        if isinstance(message, (bytes, bytearray, memoryview)):
+            self.transport.write(self._conn.send_data(message))
+        else:
+            self.transport.write(self._conn.send_fragments(Opcode.BINARY, [bytes(m) for m in message]))
+        return _Sent(self)
+
+    def send(self, message: str | bytes) -> _Sent:
+        """``text`` for a ``str``, ``data`` for bytes."""
+        return self.text(message) if isinstance(message, str) else self.data(message)
+
+    def ping(self, payload: bytes | str = b"") -> _Sent:
+        """Send a ping (at most 125 bytes)."""
+        self._check_writable()
+        if isinstance(payload, str):
+            payload = payload.encode()
+        self.transport.write(self._conn.send_ping(payload))
+        return _Sent(self)
+
+    def pong(self, payload: bytes | str = b"") -> _Sent:
+        """Send an unsolicited pong; pings are answered automatically."""
+        self._check_writable()
+        if isinstance(payload, str):
+            payload = payload.encode()
+        self.transport.write(self._conn.send_pong(payload))
+        return _Sent(self)
+
+    def close(self, code: int = 1000, reason: str = "") -> _Closing:
+        """Start the closing handshake now; awaiting the result waits for it to end
+        (at most ``close_timeout``) and then raises :class:`Closed` in the caller."""
+        if not self._lost and self._conn.state is State.OPEN:
+            self.transport.write(self._conn.send_close(code, reason))
+            self._start_close_timer()
+        return _Closing(self)
+
+    def abort(self) -> None:
+        """Drop the TCP connection without a closing handshake."""
+        if self.transport is not None and not self._lost:
+            self.transport.abort()
+
+
+def broadcast(socks: Iterable[WebSocket], message: str | bytes) -> int:
+    """Send *message* to every open socket in *socks*; return how many got it.
+
+    Server-side frames are unmasked and sent uncompressed here, so the frame is
+    serialised once and the same ``bytes`` written to every transport.  Client-side
+    sockets (which must mask) get their own frame.  Closed sockets are skipped.
+    """
+    if isinstance(message, str):
+        payload, opcode = message.encode(), Opcode.TEXT
+    else:
+        payload, opcode = bytes(message), Opcode.BINARY
+    frame = frame_header(opcode, len(payload)) + payload
+    sent = 0
+    for sock in socks:
+        if sock._lost or sock._conn.state is not State.OPEN:
+            continue
+        if sock._is_server:
+            sock.transport.write(frame)
+        else:
+            sock.send(message)
+        sent += 1
+    return sent

@@ -1,0 +1,152 @@
+"""The exceptions of ``ws``, and the one place that maps them to close codes.
+
+::
+
+    asyncio.CancelledError
+     └── Closed                the connection is closed (a disconnect cancels game code)
+
+    WSError                    root of everything else ``ws`` raises
+     ├── ProtocolError         the peer broke RFC 6455 / RFC 7692 (close 1002)
+     │    ├── InvalidPayload   invalid UTF-8 or undecodable payload (close 1007)
+     │    ├── PolicyViolation  the peer broke a policy of ours (close 1008)
+     │    └── PayloadTooBig    a frame or message over the size limit (close 1009)
+     ├── HTTPError             a request or response we refuse, with its HTTP status
+     │    └── InvalidHandshake the WebSocket opening handshake failed
+     └── InvalidURI            ``connect()`` was given a URL it cannot use
+
+``ProtocolError`` and its subclasses carry the close code we send; ``HTTPError``
+carries the status we answer.  Local misuse (sending on a closed socket, calling
+``close`` twice) raises ``Closed`` or ``RuntimeError``/``ValueError``, never a
+peer-fault type.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .messages import CloseMessage
+
+__all__ = [
+    "Closed",
+    "WSError",
+    "ProtocolError",
+    "InvalidPayload",
+    "PolicyViolation",
+    "PayloadTooBig",
+    "HTTPError",
+    "InvalidHandshake",
+    "InvalidURI",
+]
+
+
+class Closed(asyncio.CancelledError):
+    """The WebSocket connection is closed.
+
+    As in the seed API, a disconnect reaches game code as cancellation: this is a
+    subclass of :class:`asyncio.CancelledError`.  ``args[0]`` is the close message
+    received from the peer when there was one (``None`` otherwise).  ``code`` and
+    ``reason`` describe how the connection ended: the peer's close code, the code we
+    sent when we closed first, or 1006 when the TCP connection was lost without a
+    closing handshake.  ``socket`` is the connection that closed (useful with ``mux``).
+    """
+
+    def __init__(
+        self,
+        message: CloseMessage | None = None,
+        *,
+        code: int = 1006,
+        reason: str = "",
+        socket: Any = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.reason = reason
+        self.socket = socket
+
+    @property
+    def message(self) -> CloseMessage | None:
+        """The close message received from the peer, if any."""
+        return self.args[0]
+
+    def __str__(self) -> str:
+        text = f"connection closed with code {self.code}"
+        return f"{text}: {self.reason}" if self.reason else text
+
+    def __reduce__(self) -> Any:  # keep the keyword-only fields when copied or pickled
+        return (_rebuild_closed, (self.args[0], self.code, self.reason))
+
+
+def _rebuild_closed(message: Any, code: int, reason: str) -> Closed:
+    return Closed(message, code=code, reason=reason)
+
+
+class WSError(Exception):
+    """Root of the exceptions raised by ``ws`` (other than :class:`Closed`)."""
+
+
+class ProtocolError(WSError):
+    """The peer violated the WebSocket protocol.  We close with :attr:`code`."""
+
+    code = 1002  # RFC 6455 7.4.1: protocol error
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class InvalidPayload(ProtocolError):
+    """A text message or close reason that is not valid UTF-8, or a payload we cannot decode."""
+
+    code = 1007  # RFC 6455 7.4.1: data inconsistent with the message type
+
+
+class PolicyViolation(ProtocolError):
+    """The peer broke a policy of this endpoint (for example a slow consumer)."""
+
+    code = 1008
+
+
+class PayloadTooBig(ProtocolError):
+    """A frame or a (decompressed) message exceeds the configured size limit."""
+
+    code = 1009  # RFC 6455 7.4.1: message too big to process
+
+
+class HTTPError(WSError):
+    """An HTTP request (or, on the client, response) that we refuse.
+
+    ``status`` is the HTTP status code the server answers with, ``headers`` extra
+    response headers (e.g. ``Sec-WebSocket-Version`` with 426).
+    """
+
+    def __init__(
+        self,
+        status: int,
+        reason: str = "",
+        headers: list[tuple[str, str]] | None = None,
+    ) -> None:
+        super().__init__(f"{status} {reason}".strip())
+        self.status = status
+        self.reason = reason
+        self.headers = headers or []
+
+
+class InvalidHandshake(HTTPError):
+    """The WebSocket opening handshake failed (on either side)."""
+
+
+class InvalidURI(WSError):
+    """A URL given to ``connect()`` is not a ``ws://`` or ``wss://`` URL."""
+
+
+def close_code_for(exc: BaseException) -> int:
+    """The close code to send when *exc* ends a connection.
+
+    Peer faults carry their own code; anything else is an internal error (1011)
+    whose details must not leak to the peer.
+    """
+    if isinstance(exc, ProtocolError):
+        return exc.code
+    return 1011

@@ -1,0 +1,341 @@
+"""The HTTP/1.1 server: connections, request dispatch, upgrade and shutdown.
+
+Each TCP connection starts as an :class:`HTTPConnection` (an
+``asyncio.Protocol`` feeding the sans-I/O :class:`ws.http11.RequestParser`).  A
+WebSocket endpoint upgrades it: the transport is handed to a
+:class:`ws.connection.WebSocket`, which becomes the transport's protocol.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl as _ssl
+from typing import Any
+
+import attrs
+
+from .connection import Options, WebSocket
+from .exceptions import HTTPError
+from .http import Request, Response
+from .http11 import RequestParser, serialize_response
+from .protocol import Connection, Side
+from .routing import App
+
+__all__ = ["Server", "ServerLimits", "serve"]
+
+logger = logging.getLogger("ws.server")
+
+# Returned by upgrading handlers: the connection now belongs to a WebSocket.
+UPGRADED = object()
+
+
+@attrs.frozen(kw_only=True)
+class ServerLimits:
+    """Server-wide limits.  ``None`` disables a limit.
+
+    - ``handshake_timeout``: seconds for a client to send a complete request
+      (slow or silent clients are dropped);
+    - ``keepalive_timeout``: seconds an idle keep-alive connection is kept;
+    - ``max_request_line`` / ``max_header_size`` / ``max_headers`` / ``max_body``:
+      HTTP parser limits (414, 431, 431, 413 beyond them);
+    - ``shutdown_timeout``: seconds ``close()`` waits for handlers before cancelling them.
+    """
+
+    handshake_timeout: float | None = 10.0
+    keepalive_timeout: float | None = 30.0
+    max_request_line: int | None = 8192
+    max_header_size: int | None = 8192
+    max_headers: int | None = 128
+    max_body: int | None = 2**20
+    shutdown_timeout: float = 10.0
+
+
+class HTTPConnection(asyncio.Protocol):
+    """One TCP connection while it speaks HTTP (before any upgrade)."""
+
+    __slots__ = ("server", "transport", "peer", "_parser", "_task", "_timer", "_upgraded", "_closing")
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.transport: asyncio.Transport | None = None
+        self.peer: Any = None
+        limits = server.limits
+        self._parser = RequestParser(
+            max_line=limits.max_request_line,
+            max_headers=limits.max_headers,
+            max_header_size=limits.max_header_size,
+            max_body=limits.max_body,
+        )
+        self._task: asyncio.Task | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._upgraded = False
+        self._closing = False
+
+    # -------------------------------------------------------------- asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.peer = transport.get_extra_info("peername")
+        self.server._connections.add(self)
+        self._arm_timer(self.server.limits.handshake_timeout)
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self._parser.feed(data)
+            self._next_request()
+        except HTTPError as exc:
+            self._refuse(exc)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.server._connections.discard(self)
+        self._cancel_timer()
+        if self._task is not None and not self._upgraded:
+            self._task.cancel()
+
+    # -------------------------------------------------------------- requests
+
+    def _arm_timer(self, timeout: float | None) -> None:
+        self._cancel_timer()
+        if timeout is not None:
+            self._timer = asyncio.get_running_loop().call_later(timeout, self._timed_out)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _timed_out(self) -> None:
+        self._timer = None
+        if self._task is None and not self._upgraded:
+            # A request that never completes gets 408 (RFC 7231 6.5.7), then the door.
+            self._refuse(HTTPError(408, "request timeout"))
+
+    def _next_request(self) -> None:
+        if self._task is not None or self._upgraded or self._closing:
+            return
+        head = self._parser.next_request()
+        if head is None:
+            return
+        self._cancel_timer()
+        request = Request.from_head(head, peer=self.peer)
+        request._conn = self
+        self._task = self.server._spawn(self._handle(request))
+
+    def _refuse(self, exc: HTTPError) -> None:
+        """Answer a request we cannot serve, then close (the stream may be out of sync)."""
+        self._cancel_timer()
+        if self.transport is None or self.transport.is_closing():
+            return
+        self._closing = True
+        response = Response.error(exc.status, exc.reason or None)
+        response.headers.extend(exc.headers)
+        self.transport.write(response.serialize(keep_alive=False))
+        self.transport.close()
+
+    async def _handle(self, request: Request) -> None:
+        try:
+            try:
+                handler, params = self.server.app.router.resolve(request.method, request.path)
+                request.params = params
+                result = await handler(request, **params)
+            except HTTPError as exc:
+                result = Response.error(exc.status, exc.reason or None)
+                result.headers.extend(exc.headers)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("error handling %s %s", request.method, request.path)
+                result = Response.error(500)
+            if self._upgraded or result is UPGRADED:
+                return
+            response = _to_response(result)
+            transport = self.transport
+            if transport is None or transport.is_closing():
+                return
+            keep_alive = request.keep_alive and not self.server.closing and response.status < 500
+            transport.write(response.serialize(keep_alive=keep_alive, head_only=request.method == "HEAD"))
+            if not keep_alive:
+                self._closing = True
+                transport.close()
+                return
+        finally:
+            self._task = None
+        self._arm_timer(self.server.limits.keepalive_timeout)
+        try:
+            self._next_request()  # a pipelined request may be waiting
+        except HTTPError as exc:
+            self._refuse(exc)
+
+    # -------------------------------------------------------------- upgrade
+
+    def upgrade(
+        self,
+        request: Request,
+        headers: list[tuple[str, str]],
+        conn: Connection,
+        options: Options,
+        *,
+        subprotocol: str | None = None,
+        extensions: str | None = None,
+    ) -> WebSocket:
+        """Answer 101 and hand the transport to a new :class:`WebSocket`."""
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            raise asyncio.CancelledError()
+        self._upgraded = True
+        self._cancel_timer()
+        self.server._connections.discard(self)
+        transport.write(serialize_response(101, headers))
+        sock = WebSocket(conn, options=options, request=request, subprotocol=subprotocol, extensions=extensions)
+        sock.remote_address = self.peer
+        self.server._register(sock)
+        leftover = self._parser.take_buffer()
+        transport.set_protocol(sock)
+        sock.connection_made(transport)
+        if leftover:
+            sock.data_received(leftover)
+        return sock
+
+
+def _to_response(result: Any) -> Response:
+    if isinstance(result, Response):
+        return result
+    if result is None:
+        return Response(status=204)
+    if isinstance(result, str):
+        return Response.text(result)
+    if isinstance(result, (bytes, bytearray)):
+        return Response(body=bytes(result), headers=[("Content-Type", "application/octet-stream")])
+    return Response.json(result)
+
+
+class Server:
+    """A running server, from :func:`serve`.
+
+    ``async with server:`` closes it on exit: listening stops, every WebSocket is
+    closed with 1001 (going away), handlers get ``shutdown_timeout`` seconds to
+    finish and are then cancelled.
+    """
+
+    def __init__(self, app: App, limits: ServerLimits) -> None:
+        self.app = app
+        self.limits = limits
+        self.closing = False
+        self._server: asyncio.Server | None = None
+        self._connections: set[HTTPConnection] = set()
+        self._sockets: set[WebSocket] = set()
+        self._tasks: set[asyncio.Task] = set()
+        self._closed = asyncio.Event()
+        self._closer: asyncio.Task | None = None
+
+    @property
+    def sockets(self) -> list[Any]:
+        """The listening sockets."""
+        return list(self._server.sockets) if self._server is not None else []
+
+    @property
+    def port(self) -> int:
+        """The port of the first listening socket (handy with port 0)."""
+        return self.sockets[0].getsockname()[1]
+
+    @property
+    def websockets(self) -> frozenset[WebSocket]:
+        """The WebSocket connections open right now."""
+        return frozenset(self._sockets)
+
+    def statistics(self) -> dict[str, int]:
+        """Counts of what this server holds: HTTP connections, WebSockets, tasks."""
+        return {
+            "http_connections": len(self._connections),
+            "websockets": len(self._sockets),
+            "tasks": len(self._tasks),
+        }
+
+    def _spawn(self, coro: Any) -> asyncio.Task:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("unhandled error in a connection task", exc_info=task.exception())
+
+    def _register(self, sock: WebSocket) -> None:
+        self._sockets.add(sock)
+        sock.add_close_callback(self._sockets.discard)
+
+    async def _start(self, host: str | None, port: int, ssl: _ssl.SSLContext | None, **kwargs: Any) -> None:
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(lambda: HTTPConnection(self), host, port, ssl=ssl, **kwargs)
+
+    async def serve_forever(self) -> None:
+        """Serve until :meth:`close` is called (or the task is cancelled)."""
+        await self._closed.wait()
+
+    def close(self) -> None:
+        """Stop listening and start closing every connection (1001).  Returns at once."""
+        if self.closing:
+            return
+        self.closing = True
+        if self._server is not None:
+            self._server.close()
+        for sock in list(self._sockets):
+            sock.close(1001, "server shutting down")
+        for http in list(self._connections):
+            if http._task is None and http.transport is not None:
+                http.transport.close()
+        self._closer = asyncio.get_running_loop().create_task(self._finish())
+
+    async def _finish(self) -> None:
+        tasks = set(self._tasks)
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=self.limits.shutdown_timeout)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=1.0)
+        for sock in list(self._sockets):
+            sock.abort()
+        for http in list(self._connections):
+            if http.transport is not None:
+                http.transport.abort()
+        if self._server is not None:
+            await self._server.wait_closed()
+        self._closed.set()
+
+    async def wait_closed(self) -> None:
+        """Wait until :meth:`close` has finished: handlers done, sockets gone."""
+        await self._closed.wait()
+
+    async def aclose(self) -> None:
+        """``close()`` and ``wait_closed()``."""
+        self.close()
+        await self.wait_closed()
+
+    async def __aenter__(self) -> Server:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+
+async def serve(
+    app: App,
+    host: str | None = "127.0.0.1",
+    port: int = 8000,
+    *,
+    ssl: _ssl.SSLContext | None = None,
+    limits: ServerLimits | None = None,
+    **kwargs: Any,
+) -> Server:
+    """Start serving *app* on *host*:*port* (port 0 picks a free one: ``server.port``).
+
+    *ssl* enables TLS (``wss://``).  Extra keyword arguments go to
+    :meth:`asyncio.loop.create_server` (e.g. ``reuse_port``, ``backlog``).
+    """
+    server = Server(app, limits or ServerLimits())
+    await server._start(host, port, ssl, **kwargs)
+    return server
