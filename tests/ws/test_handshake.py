@@ -1,0 +1,340 @@
+"""Tests for ws.handshake: the RFC 6455 section 4 opening handshake, both sides."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ws.exceptions import HTTPError, InvalidHandshake
+from ws.handshake import (
+    accept_key,
+    check_origin,
+    check_request,
+    check_response,
+    make_key,
+    parse_extension_header,
+    parse_header_tokens,
+    request_headers,
+    response_headers,
+    select_subprotocol,
+)
+from ws.http import Request
+from ws.http11 import (
+    Headers,
+    RequestHead,
+    RequestParser,
+    ResponseParser,
+    StatusHead,
+    serialize_request,
+    serialize_response,
+)
+
+KEY = "dGhlIHNhbXBsZSBub25jZQ=="
+GOOD = [
+    ("Host", "server.example.com"),
+    ("Upgrade", "websocket"),
+    ("Connection", "Upgrade"),
+    ("Sec-WebSocket-Key", KEY),
+    ("Sec-WebSocket-Version", "13"),
+]
+
+
+def request(headers: list[tuple[str, str]] = GOOD, method: str = "GET", version: str = "1.1") -> RequestHead:
+    return RequestHead(method, "/chat", version, Headers(headers))
+
+
+def replace(name: str, *values: str) -> list[tuple[str, str]]:
+    """GOOD with every *name* field replaced by *values* (none: removed)."""
+    kept = [(n, v) for n, v in GOOD if n.lower() != name.lower()]
+    return kept + [(name, value) for value in values]
+
+
+def refusal(head: RequestHead) -> HTTPError:
+    with pytest.raises(HTTPError) as info:
+        check_request(head)
+    return info.value
+
+
+def test_accept_key_matches_rfc_6455_example() -> None:
+    # RFC 6455 1.3 (the value printed in section 1.3 and 4.2.2)
+    assert accept_key(KEY) == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+
+
+def test_check_request_returns_key() -> None:
+    assert check_request(request()) == KEY
+
+
+def test_check_request_accepts_a_request_object() -> None:
+    req = Request.from_head(request())
+    assert check_request(req) == KEY
+
+
+@pytest.mark.parametrize(
+    ("name", "values"),
+    [
+        ("Upgrade", ["WebSocket"]),
+        ("Upgrade", ["h2c, websocket"]),
+        ("Upgrade", ["foo/2", "websocket"]),
+        ("Connection", ["keep-alive, Upgrade"]),
+        ("Connection", ["keep-alive", "UPGRADE"]),
+        ("Connection", ["keep-alive,,upgrade ,"]),
+    ],
+)
+def test_check_request_token_lists(name: str, values: list[str]) -> None:
+    assert check_request(request(replace(name, *values))) == KEY
+
+
+def test_non_get_is_405_with_allow() -> None:
+    exc = refusal(request(method="POST"))
+    assert exc.status == 405
+    assert exc.headers == [("Allow", "GET")]
+
+
+def test_http_10_is_400() -> None:
+    exc = refusal(request(version="1.0"))
+    assert isinstance(exc, InvalidHandshake) and exc.status == 400
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        replace("Upgrade"),
+        replace("Upgrade", "h2c"),
+        replace("Upgrade", "websockets"),
+        replace("Connection"),
+        replace("Connection", "keep-alive"),
+        replace("Connection", "upgraded"),
+        replace("Sec-WebSocket-Key"),
+        replace("Sec-WebSocket-Key", KEY, KEY),
+        replace("Sec-WebSocket-Key", "not base64!"),
+        replace("Sec-WebSocket-Key", base64.b64encode(b"x" * 15).decode()),
+        replace("Sec-WebSocket-Key", base64.b64encode(b"x" * 17).decode()),
+        replace("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ"),  # missing padding
+        replace("Sec-WebSocket-Key", "caf\xe9"),
+    ],
+)
+def test_bad_requests_are_invalid_handshake_400(headers: list[tuple[str, str]]) -> None:
+    exc = refusal(request(headers))
+    assert isinstance(exc, InvalidHandshake)
+    assert exc.status == 400
+
+
+@pytest.mark.parametrize("versions", [(), ("8",), ("13", "8"), ("13, 8",), ("14",)])
+def test_other_versions_are_426(versions: tuple[str, ...]) -> None:
+    exc = refusal(request(replace("Sec-WebSocket-Version", *versions)))
+    assert isinstance(exc, InvalidHandshake)
+    assert exc.status == 426
+    assert ("Sec-WebSocket-Version", "13") in exc.headers
+
+
+def test_check_origin() -> None:
+    with_origin = request([*GOOD, ("Origin", "https://game.example")])
+    check_origin(with_origin, None)
+    check_origin(request(), None)
+    check_origin(with_origin, ["https://other.example", "https://game.example"])
+    with pytest.raises(InvalidHandshake) as info:
+        check_origin(with_origin, ["https://other.example"])
+    assert info.value.status == 403
+    with pytest.raises(InvalidHandshake) as info:
+        check_origin(request(), ["https://game.example"])
+    assert info.value.status == 403
+    check_origin(request(), ["https://game.example", None])
+    with pytest.raises(InvalidHandshake) as info:
+        check_origin(request([*GOOD, ("Origin", "https://a"), ("Origin", "https://b")]), ["https://a"])
+    assert info.value.status == 400
+
+
+def test_select_subprotocol_prefers_server_order() -> None:
+    head = request([*GOOD, ("Sec-WebSocket-Protocol", "chat, json"), ("Sec-WebSocket-Protocol", "msgpack")])
+    assert select_subprotocol(head, ["msgpack", "json"]) == "msgpack"
+    assert select_subprotocol(head, ["xml", "json"]) == "json"
+    assert select_subprotocol(head, ["xml"]) is None
+    assert select_subprotocol(head, ["JSON"]) is None  # subprotocols are case-sensitive
+    assert select_subprotocol(request(), ["json"]) is None
+
+
+def test_response_headers() -> None:
+    assert response_headers(KEY) == [
+        ("Upgrade", "websocket"),
+        ("Connection", "Upgrade"),
+        ("Sec-WebSocket-Accept", "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="),
+    ]
+    headers = response_headers(KEY, subprotocol="chat", extensions="permessage-deflate")
+    assert headers[3:] == [("Sec-WebSocket-Protocol", "chat"), ("Sec-WebSocket-Extensions", "permessage-deflate")]
+
+
+def test_make_key_is_16_random_bytes() -> None:
+    keys = {make_key() for _ in range(50)}
+    assert len(keys) == 50
+    assert all(len(base64.b64decode(key, validate=True)) == 16 for key in keys)
+
+
+def test_request_headers() -> None:
+    headers = request_headers(
+        "example.com:8000",
+        KEY,
+        origin="https://example.com",
+        subprotocols=["chat", "json"],
+        extensions="permessage-deflate",
+        extra=[("Cookie", "a=1")],
+    )
+    assert headers == [
+        ("Host", "example.com:8000"),
+        ("Upgrade", "websocket"),
+        ("Connection", "Upgrade"),
+        ("Sec-WebSocket-Key", KEY),
+        ("Sec-WebSocket-Version", "13"),
+        ("Origin", "https://example.com"),
+        ("Sec-WebSocket-Protocol", "chat, json"),
+        ("Sec-WebSocket-Extensions", "permessage-deflate"),
+        ("Cookie", "a=1"),
+    ]
+    minimal = request_headers("h", KEY)
+    assert [name for name, _ in minimal] == [
+        "Host",
+        "Upgrade",
+        "Connection",
+        "Sec-WebSocket-Key",
+        "Sec-WebSocket-Version",
+    ]
+
+
+def test_full_handshake_over_the_wire() -> None:
+    """Client request -> server parser and checks -> 101 -> client parser and checks."""
+    key = make_key()
+    wire = serialize_request("GET", "/chat", request_headers("h", key, subprotocols=["json"]))
+    server = RequestParser()
+    server.feed(wire)
+    head = server.next_request()
+    assert head is not None
+    server_key = check_request(head)
+    assert server_key == key
+    subprotocol = select_subprotocol(head, ["json"])
+    client = ResponseParser()
+    client.feed(serialize_response(101, response_headers(server_key, subprotocol=subprotocol)) + b"\x81\x00")
+    status = client.next_response()
+    assert status is not None
+    assert check_response(status, key, subprotocols=["json"]) == ("json", None)
+    assert client.take_buffer() == b"\x81\x00"
+
+
+def status(headers: list[tuple[str, str]], code: int = 101, reason: str = "Switching Protocols") -> StatusHead:
+    return StatusHead(code, reason, Headers(headers))
+
+
+def test_check_response_returns_subprotocol_and_extensions() -> None:
+    headers = response_headers(KEY) + [
+        ("Sec-WebSocket-Extensions", "permessage-deflate; server_no_context_takeover"),
+        ("Sec-WebSocket-Extensions", "x-other"),
+    ]
+    assert check_response(status(headers), KEY) == (None, "permessage-deflate; server_no_context_takeover, x-other")
+    assert check_response(status(response_headers(KEY, subprotocol="chat")), KEY) == ("chat", None)
+
+
+def test_check_response_wrong_status_keeps_status() -> None:
+    with pytest.raises(InvalidHandshake) as info:
+        check_response(status([], 403, "Forbidden"), KEY)
+    assert info.value.status == 403
+    assert "403" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [h for h in response_headers(KEY) if h[0] != "Upgrade"],
+        [h for h in response_headers(KEY) if h[0] != "Connection"],
+        [h for h in response_headers(KEY) if h[0] != "Sec-WebSocket-Accept"],
+        [*response_headers(KEY), ("Sec-WebSocket-Accept", accept_key(KEY))],
+        response_headers(make_key()),
+        [*response_headers(KEY), ("Sec-WebSocket-Protocol", "a, b")],
+    ],
+)
+def test_check_response_failures_are_status_0(headers: list[tuple[str, str]]) -> None:
+    with pytest.raises(InvalidHandshake) as info:
+        check_response(status(headers), KEY)
+    assert info.value.status == 0
+
+
+def test_check_response_refuses_unoffered_subprotocol() -> None:
+    head = status(response_headers(KEY, subprotocol="xml"))
+    assert check_response(head, KEY) == ("xml", None)
+    with pytest.raises(InvalidHandshake):
+        check_response(head, KEY, subprotocols=["json"])
+    with pytest.raises(InvalidHandshake):
+        check_response(head, KEY, subprotocols=[])
+
+
+def test_parse_header_tokens() -> None:
+    assert parse_header_tokens([]) == []
+    assert parse_header_tokens(["a, b", " c ,,\t", "", "D"]) == ["a", "b", "c", "D"]
+
+
+def test_parse_extension_header_rfc_7692_example() -> None:
+    assert parse_extension_header(
+        ["permessage-deflate; client_max_window_bits; server_max_window_bits=10, x-other"]
+    ) == [
+        ("permessage-deflate", [("client_max_window_bits", None), ("server_max_window_bits", "10")]),
+        ("x-other", []),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ([], []),
+        ([""], []),
+        (["  ,  , "], []),
+        (["a", "b;c"], [("a", []), ("b", [("c", None)])]),
+        (["a ; b = 1 ; c\t;d=\"15\""], [("a", [("b", "1"), ("c", None), ("d", "15")])]),
+        (['a; b="x\\yz"'], [("a", [("b", "xyz")])]),
+        (["a, a; b"], [("a", []), ("a", [("b", None)])]),
+    ],
+)
+def test_parse_extension_header(values: list[str], expected: list) -> None:
+    assert parse_extension_header(values) == expected
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "a b",
+        ";a",
+        "a;",
+        "a;=1",
+        "a; b=",
+        "a; b=1 2",
+        'a; b="1',
+        'a; b="x y"',  # quoted value must unescape to a token
+        'a; b=""',
+        "a; b=1=2",
+        "a/1",
+        "a; b c",
+        "caf\xe9",
+    ],
+)
+def test_parse_extension_header_malformed(value: str) -> None:
+    with pytest.raises(InvalidHandshake) as info:
+        parse_extension_header([value])
+    assert info.value.status == 400
+
+
+_token = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_.!~", min_size=1, max_size=10)
+_extension = st.tuples(_token, st.lists(st.tuples(_token, st.one_of(st.none(), _token)), max_size=4))
+
+
+@given(st.lists(_extension, max_size=5), st.booleans(), st.sampled_from(["", " ", "\t "]))
+def test_parse_extension_header_round_trip(
+    extensions: list[tuple[str, list[tuple[str, str | None]]]], quote: bool, ows: str
+) -> None:
+    def param(name: str, value: str | None) -> str:
+        if value is None:
+            return name
+        return f'{name}{ows}={ows}"{value}"' if quote else f"{name}={value}"
+
+    text = f"{ows},{ows}".join(
+        f"{ows};{ows}".join([name, *(param(p, v) for p, v in params)]) for name, params in extensions
+    )
+    assert parse_extension_header([text]) == [(name, list(params)) for name, params in extensions]
