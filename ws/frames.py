@@ -140,13 +140,16 @@ class FrameParser:
     UTF-8, message size) belong to :class:`ws.protocol.Connection`.
     """
 
-    __slots__ = ("_buf", "_expect_mask", "_rsv1_ok", "max_frame_size")
+    __slots__ = ("_buf", "_expect_mask", "_rsv1_ok", "max_frame_size", "error")
 
     def __init__(self, *, expect_mask: bool, max_frame_size: int | None = None, allow_rsv1: bool = False) -> None:
         self._buf = bytearray()
         self._expect_mask = expect_mask
         self._rsv1_ok = allow_rsv1
         self.max_frame_size = max_frame_size
+        # A fault found after some complete frames: those frames are returned
+        # first, and the fault is raised by the next ``feed`` (``feed(b"")`` will do).
+        self.error: ProtocolError | None = None
 
     @property
     def buffered(self) -> int:
@@ -154,12 +157,28 @@ class FrameParser:
         return len(self._buf)
 
     def feed(self, data: bytes) -> list[Frame]:
-        """Parse every complete frame; keep the rest.  Raises :class:`ProtocolError`."""
+        """Parse every complete frame; keep the rest.  Raises :class:`ProtocolError`.
+
+        The frames before a fault are never lost: when the buffer holds complete
+        frames and then a fault, they are returned and :attr:`error` is set; the
+        next call raises it.  So the frames seen do not depend on the chunking.
+        """
+        if self.error is not None:
+            raise self.error
+        frames: list[Frame] = []
+        try:
+            return self._parse(data, frames)
+        except ProtocolError as exc:
+            if not frames:
+                raise
+            self.error = exc
+            return frames
+
+    def _parse(self, data: bytes, frames: list[Frame]) -> list[Frame]:
         buf = self._buf
         if buf:
             buf += data
             data = buf
-        frames: list[Frame] = []
         append = frames.append
         n = len(data)
         off = 0

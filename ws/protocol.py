@@ -90,13 +90,16 @@ class Connection:
         self.close_sent = False
         self.failure: WSError | None = None
         self.max_message_size = max_message_size
-        if max_frame_size is None:
-            max_frame_size = max_message_size
+        if max_frame_size is None and max_message_size is not None:
+            # A compressed frame may be a little longer than what it inflates to
+            # (stored blocks cost 5 bytes per 64 KiB), so leave it some room; without
+            # any bound a peer could announce a huge frame and have it buffered.
+            max_frame_size = max_message_size if deflate is None else max_message_size + max_message_size // 64 + 1024
         # RFC 6455 5.1: a server MUST fail on unmasked frames, a client on masked ones.
         self._mask = side is Side.CLIENT
         self._parser = FrameParser(
             expect_mask=side is Side.SERVER,
-            max_frame_size=None if deflate else max_frame_size,
+            max_frame_size=max_frame_size,
             allow_rsv1=deflate is not None,
         )
         self._msg_opcode: Opcode | None = None
@@ -123,8 +126,9 @@ class Connection:
         if self.close_received is not None or self.failure is not None or self.state is State.CLOSED:
             return []
         events: list[Message] = []
+        parser = self._parser
         try:
-            for frame in self._parser.feed(data):
+            for frame in parser.feed(data):
                 opcode = frame.opcode
                 if opcode is _TEXT or opcode is _BINARY:
                     if self._msg_opcode is not None:
@@ -163,6 +167,9 @@ class Connection:
                 else:  # close
                     self._receive_close(frame.payload, events)
                     break
+            else:
+                if parser.error is not None:
+                    raise parser.error  # a fault after the frames just handled
         except ProtocolError as exc:
             self._fail(exc)
         return events
