@@ -1,7 +1,45 @@
-"""``rooms``: lobbies, matchmaking, rooms, turns and reconnection on ``ws.aggregate``.
+"""``rooms``: lobbies, matchmaking, rooms, turns and reconnection on top of ``ws``.
 
-This package is a stub until its issue lands; the WebSocket layer it builds on
-is complete in ``ws``.
+A game is ``async def game(room) -> result``; a :class:`Lobby` gathers n players
+(by mode, private code or rating band) and runs it with a :class:`Room`::
+
+    @app.route("/tictactoe")
+    @rooms.lobby(2, reconnect=30)
+    async def tictactoe(room):
+        async for player, move in room:
+            ...
 """
 
-__all__: list[str] = []
+from .backend import MemoryBackend
+from .codec import decode, encode_data, encode_text
+from .exceptions import CLOSE_CODES, DecodeError, NotYourTurn, RoomsError, TurnTimeout
+from .lobby import Lobby, lobby
+from .matching import Bands, Matchmaker, Ticket
+from .room import Player, Room, RoomEvent, Spectator
+from .tokens import SeatToken, TokenSigner
+from .turns import Clock, TurnOrder
+
+__all__ = [
+    "Lobby",
+    "lobby",
+    "Room",
+    "Player",
+    "Spectator",
+    "RoomEvent",
+    "Clock",
+    "TurnOrder",
+    "Bands",
+    "Matchmaker",
+    "Ticket",
+    "MemoryBackend",
+    "TokenSigner",
+    "SeatToken",
+    "encode_text",
+    "encode_data",
+    "decode",
+    "RoomsError",
+    "DecodeError",
+    "NotYourTurn",
+    "TurnTimeout",
+    "CLOSE_CODES",
+]

@@ -59,13 +59,26 @@ def _config(
     return _Config(options=options, subprotocols=tuple(subprotocols), origins=origins, compression=compression)
 
 
-def accept(request: Request, config: _Config | None = None) -> WebSocket:
+def accept(
+    request: Request,
+    *,
+    subprotocols: Sequence[str] = (),
+    origins: Collection[str | None] | None = None,
+    compression: DeflateConfig | bool | None = True,
+    options: Options | None = None,
+    **limits: Any,
+) -> WebSocket:
     """Validate *request* as an opening handshake (RFC 6455 4.2) and upgrade it.
 
+    For handlers that decide themselves when to upgrade (``endpoint`` and
+    ``aggregate`` call it for you).  Takes the same keywords as :func:`endpoint`.
     Raises :class:`ws.HTTPError` (400, 403, 405, 426) when the request is not an
     acceptable upgrade; the server turns that into the HTTP response.
     """
-    config = config or _config()
+    return _accept(request, _config(subprotocols, origins, compression, options, **limits))
+
+
+def _accept(request: Request, config: _Config) -> WebSocket:
     http = request._conn
     if http is None:
         raise RuntimeError("accept() needs a request received by ws.serve()")
@@ -130,7 +143,7 @@ def endpoint(
 
     def decorate(fn: Callable[..., Awaitable[Any]]) -> Any:
         async def run(request: Request, params: dict[str, Any]) -> Any:
-            sock = accept(request, config)
+            sock = _accept(request, config)
             code, reason = 1000, ""
             try:
                 await fn(request, sock, **params)
@@ -188,7 +201,7 @@ def aggregate(
     def decorate(fn: Callable[..., Awaitable[Any]]) -> Any:
         async def run(request: Request, params: dict[str, Any]) -> Any:
             group_key = key_of(request)
-            sock = accept(request, config)
+            sock = _accept(request, config)
             group = groups.get(group_key)
             if group is None:
                 group = groups[group_key] = _Group(group_key, done=asyncio.get_running_loop().create_future())

@@ -104,6 +104,12 @@ class Request:
         return self._cookies
 
     @property
+    def server(self) -> Any:
+        """The :class:`ws.Server` that received this request (``None`` outside one)."""
+        conn = self._conn
+        return getattr(conn, "server", None)
+
+    @property
     def keep_alive(self) -> bool:
         """Whether the connection may carry another request (RFC 7230 6.3)."""
         return _keep_alive(self.version, self.headers)

@@ -29,16 +29,20 @@ class Mux:
 
     ``await m`` gives the next pair; ``async for sock, msg in m`` loops over them.
     The first socket to disconnect raises :class:`ws.Closed` naming it
-    (``exc.socket``), after the messages it sent before closing.
+    (``exc.socket``), after the messages it sent before closing; that socket
+    leaves the mux, so reading on from the others is possible.  ``add`` and
+    ``discard`` change the set of sockets; ``interrupt`` wakes the reader with an
+    exception (a game loop uses it for events that are not messages).
     """
 
-    __slots__ = ("socks", "_order", "_waiter", "_loop")
+    __slots__ = ("socks", "_order", "_waiter", "_loop", "_interrupt")
 
     def __init__(self, *socks: WebSocket) -> None:
         if not socks:
             raise ValueError("mux() needs at least one socket")
-        self.socks = socks
+        self.socks = list(socks)
         self._waiter = None
+        self._interrupt: BaseException | None = None
         self._loop = socks[0]._loop
         order: collections.deque[WebSocket] = collections.deque()
         self._order = order
@@ -49,11 +53,43 @@ class Mux:
             order.extend(s for s in old._order if id(s) in mine)
             old._release(mine)
         for sock in socks:
-            if sock._mux is None:
-                order.extend([sock] * len(sock._queue))
-                if _is_done(sock):
-                    order.append(sock)
-            sock._mux = self
+            self._take(sock)
+
+    def _take(self, sock: WebSocket) -> None:
+        if sock._mux is None:
+            self._order.extend([sock] * len(sock._queue))
+            if _is_done(sock):
+                self._order.append(sock)
+        sock._mux = self
+        if self._order:
+            self._wake()
+
+    def add(self, sock: WebSocket) -> None:
+        """Read from *sock* too (taking it from any other reader)."""
+        if sock in self.socks:
+            return
+        if sock._mux is not None:
+            old = sock._mux
+            self._order.extend(s for s in old._order if s is sock)
+            old._release({id(sock)})
+        self.socks.append(sock)
+        self._take(sock)
+
+    def discard(self, sock: WebSocket) -> None:
+        """Stop reading from *sock*; its unread messages stay queued on it."""
+        if sock in self.socks:
+            self._release({id(sock)})
+            self.socks.remove(sock)
+
+    def interrupt(self, exc: BaseException) -> None:
+        """Make the current (or next) ``await`` of this mux raise *exc*, once."""
+        self._interrupt = exc
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def __repr__(self) -> str:
         return f"<Mux of {len(self.socks)} sockets>"
@@ -61,9 +97,7 @@ class Mux:
     def _ready(self, sock: WebSocket) -> None:
         """Called by *sock* when a message or its close arrived."""
         self._order.append(sock)
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        self._wake()
 
     def _release(self, ids: set[int]) -> None:
         """Forget the sockets in *ids*: another reader took them."""
@@ -74,7 +108,7 @@ class Mux:
 
     def _detach(self, sock: WebSocket) -> None:
         """A plain ``await sock`` takes *sock* back from this mux."""
-        self._release({id(sock)})
+        self.discard(sock)
 
     def close(self) -> None:
         """Give the sockets back; their unread messages stay queued on them."""
@@ -88,6 +122,9 @@ class Mux:
 
     def __await__(self):
         while True:
+            if self._interrupt is not None:
+                exc, self._interrupt = self._interrupt, None
+                raise exc
             order = self._order
             while order:
                 sock = order.popleft()
@@ -97,7 +134,7 @@ class Mux:
                 if msg is not None:
                     return sock, msg
                 if _is_done(sock):
-                    self.close()
+                    self.discard(sock)
                     raise sock._closed_error()
             fut = self._loop.create_future()
             self._waiter = fut

@@ -252,6 +252,12 @@ class Server:
             "tasks": len(self._tasks),
         }
 
+    def spawn(self, coro: Any) -> asyncio.Task:
+        """Run *coro* in a task the server owns: shutdown waits for it (up to
+        ``shutdown_timeout``), then cancels it.  For work that outlives one
+        connection, such as a game whose players may reconnect."""
+        return self._spawn(coro)
+
     def _spawn(self, coro: Any) -> asyncio.Task:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)

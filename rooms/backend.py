@@ -1,0 +1,61 @@
+"""Where lobbies keep waiting tickets and running rooms.
+
+:class:`MemoryBackend` (the default) keeps both in this process and needs
+nothing installed.  A backend for several processes (Redis) offers the same
+methods; the lobby calls nothing else.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Hashable
+from typing import TYPE_CHECKING
+
+from .matching import Bands, Matchmaker, Ticket
+
+if TYPE_CHECKING:
+    from .room import Room
+
+__all__ = ["MemoryBackend"]
+
+
+class MemoryBackend:
+    """Tickets in a :class:`Matchmaker`, rooms in a dict: one process."""
+
+    def __init__(self, n: int, *, bands: Bands | None = None) -> None:
+        self._matchmaker = Matchmaker(n, bands=bands)
+        self._rooms: dict[str, Room] = {}
+
+    def __len__(self) -> int:
+        return len(self._matchmaker)
+
+    # tickets
+    def join(self, ticket: Ticket) -> list[list[Ticket]]:
+        """Queue *ticket* (in join-time order); return the groups now complete."""
+        return self._matchmaker.add(ticket, time.monotonic())
+
+    def leave(self, ticket_id: str) -> bool:
+        """Remove a waiting ticket; False if it was not waiting (matched or gone)."""
+        return self._matchmaker.remove(ticket_id) is not None
+
+    def tick(self) -> list[list[Ticket]]:
+        return self._matchmaker.tick(time.monotonic())
+
+    def waiting(self, key: Hashable) -> list[Ticket]:
+        return self._matchmaker.waiting(key)
+
+    def has_key(self, key: Hashable) -> bool:
+        return bool(self._matchmaker.waiting(key))
+
+    # rooms
+    def add_room(self, room: Room) -> None:
+        self._rooms[room.id] = room
+
+    def remove_room(self, room: Room) -> None:
+        self._rooms.pop(room.id, None)
+
+    def get_room(self, room_id: str) -> Room | None:
+        return self._rooms.get(room_id)
+
+    def rooms(self) -> list[Room]:
+        return list(self._rooms.values())

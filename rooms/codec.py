@@ -1,0 +1,39 @@
+"""How game messages travel: JSON in text frames, msgpack in binary frames.
+
+Decoding never raises anything but :class:`DecodeError`, so a bad payload from
+a client becomes an error reply, never a crashed room.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import msgpack
+
+from .exceptions import DecodeError
+
+__all__ = ["encode_text", "encode_data", "decode"]
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def encode_text(obj: Any) -> str:
+    """JSON for a text frame (compact, UTF-8)."""
+    return _dumps(obj)
+
+
+def encode_data(obj: Any) -> bytes:
+    """msgpack for a binary frame."""
+    return msgpack.packb(obj, use_bin_type=True)
+
+
+def decode(message: str | bytes) -> Any:
+    """Decode a text (JSON) or binary (msgpack) message; :class:`DecodeError` if it won't."""
+    try:
+        if isinstance(message, str):
+            return json.loads(message)
+        return msgpack.unpackb(message, raw=False, strict_map_key=False)
+    except (ValueError, TypeError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError, RecursionError) as exc:
+        kind = "JSON" if isinstance(message, str) else "msgpack"
+        raise DecodeError(f"message is not valid {kind}: {exc}") from None

@@ -1,0 +1,53 @@
+"""The exceptions of ``rooms``.
+
+::
+
+    RoomsError
+     ├── DecodeError      a client's message is not valid JSON / msgpack
+     ├── NotYourTurn      a move from a player whose turn it is not (sent back, never raised in the game)
+     └── TurnTimeout      a player's time ran out (also a TimeoutError); ``.player``, ``.flagged``
+
+A player who leaves for good reaches the game as :class:`ws.Closed`, as in the
+seed: ``exc.socket`` is the socket and ``exc.player`` the :class:`rooms.Player`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["RoomsError", "DecodeError", "NotYourTurn", "TurnTimeout", "CLOSE_CODES"]
+
+
+class RoomsError(Exception):
+    """Root of the exceptions raised by ``rooms``."""
+
+
+class DecodeError(RoomsError, ValueError):
+    """A message that does not decode; the sender gets an ``error`` reply."""
+
+
+class NotYourTurn(RoomsError):
+    """A message from a player who is not to move."""
+
+
+class TurnTimeout(RoomsError, TimeoutError):
+    """The player to move ran out of time: a turn timeout, or their clock's flag fell."""
+
+    def __init__(self, player: Any, *, flagged: bool = False) -> None:
+        super().__init__(f"{'flag fell for' if flagged else 'turn timed out for'} {player!r}")
+        self.player = player
+        self.flagged = flagged
+
+
+# Close codes the rooms layer sends (RFC 6455 7.4.2: 4000-4999 are ours to define).
+CLOSE_CODES = {
+    "game_over": 1000,
+    "server_shutdown": 1001,
+    "internal_error": 1011,
+    "lobby_timeout": 4000,
+    "invalid_token": 4001,
+    "seat_unavailable": 4002,
+    "unknown_room": 4004,
+    "replaced": 4005,
+    "seat_expired": 4006,
+}

@@ -1,0 +1,346 @@
+"""``Room``: what a game handler receives, with its players and spectators.
+
+A room reads all its players through one :class:`ws.Mux`, so no task runs per
+player.  Disconnects are handled here: the others are told, and with
+``reconnect`` the seat is held for a grace time; a player who is gone for good
+reaches the game as :class:`ws.Closed` naming them (``exc.player``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import attrs
+
+import ws
+
+from . import codec
+from .exceptions import DecodeError, TurnTimeout
+from .turns import Clock
+
+__all__ = ["Player", "Spectator", "Room", "RoomEvent"]
+
+logger = logging.getLogger("rooms")
+
+
+@attrs.define(slots=True, eq=False)
+class Player:
+    """A seated player.  ``seat`` is stable (0 is the first seated); ``sock`` is the
+    current connection, ``None`` while the player is away and the seat is held."""
+
+    seat: int
+    name: str
+    identity: Any
+    sock: ws.WebSocket | None = attrs.field(repr=False)
+    token: str = attrs.field(default="", repr=False)
+    nonce: str = attrs.field(default="", repr=False)
+    gone: bool = False
+    away_since: float | None = None
+    _grace: asyncio.TimerHandle | None = attrs.field(default=None, repr=False)
+
+    @property
+    def connected(self) -> bool:
+        return self.sock is not None and not self.sock.closed
+
+    def send(self, obj: Any) -> bool:
+        """Send *obj* as JSON in a text frame; False if the player is away."""
+        sock = self.sock
+        if sock is None or sock.closed:
+            return False
+        sock.text(codec.encode_text(obj))
+        return True
+
+    def send_data(self, obj: Any) -> bool:
+        """Send *obj* as msgpack in a binary frame; False if the player is away."""
+        sock = self.sock
+        if sock is None or sock.closed:
+            return False
+        sock.data(codec.encode_data(obj))
+        return True
+
+    def info(self) -> dict[str, Any]:
+        """What the wire protocol says about a player."""
+        return {"seat": self.seat, "name": self.name, "connected": self.connected}
+
+
+@attrs.define(slots=True, eq=False)
+class Spectator:
+    """A connection that watches a room: receives broadcasts, cannot act."""
+
+    sock: ws.WebSocket = attrs.field(repr=False)
+    name: str = "spectator"
+
+    def send(self, obj: Any) -> bool:
+        if self.sock.closed:
+            return False
+        self.sock.text(codec.encode_text(obj))
+        return True
+
+
+@attrs.frozen(slots=True)
+class RoomEvent:
+    """A lifecycle event: ``created``, ``joined``, ``left``, ``returned``, ``ended``."""
+
+    kind: str
+    room: Room
+    player: Player | None = None
+    detail: Any = None
+
+
+class _Wake(Exception):
+    """Interrupts the room's mux so it sees a changed set of sockets."""
+
+
+class Room:
+    """A running game: seats, spectators, messages and lifecycle.
+
+    ``async for player, message in room`` gives decoded messages (JSON text or
+    msgpack data) from seated players; a message that does not decode gets an
+    ``error`` reply to its sender and is skipped.
+    """
+
+    def __init__(
+        self,
+        room_id: str,
+        players: list[Player],
+        *,
+        key: Any = None,
+        reconnect: float | None = None,
+        on_event: Callable[[RoomEvent], Any] | None = None,
+        on_resume: Callable[[Room, Player], Any] | None = None,
+        on_spectate: Callable[[Room, Spectator], Any] | None = None,
+        is_shutting_down: Callable[[], bool] = lambda: False,
+    ) -> None:
+        self.id = room_id
+        self.key = key
+        self.players = players
+        self.spectators: list[Spectator] = []
+        self.reconnect = reconnect
+        self.created_at = time.time()
+        self.result: Any = None
+        self.ended = False
+        self.state: Any = None  # free for the game: e.g. what on_resume sends back
+        self._on_event = on_event
+        self._on_resume = on_resume
+        self._on_spectate = on_spectate
+        self._shutting_down = is_shutting_down
+        self._loop = asyncio.get_running_loop()
+        self._by_sock: dict[ws.WebSocket, Player | Spectator] = {}
+        self._mux: ws.Mux | None = None
+        self._done = self._loop.create_future()
+        for player in players:
+            if player.sock is not None:
+                self._by_sock[player.sock] = player
+        self._emit("created")
+
+    def __repr__(self) -> str:
+        return f"<Room {self.id} {[p.name for p in self.players]}>"
+
+    # ------------------------------------------------------------------ sending
+
+    def broadcast(self, obj: Any, *, binary: bool = False, spectators: bool = True, exclude: Iterable[Player] = ()) -> int:
+        """Send *obj* to every connected player (and spectator): encoded once, one
+        frame written to every socket.  Returns how many sockets got it."""
+        payload: str | bytes = codec.encode_data(obj) if binary else codec.encode_text(obj)
+        skip = set(map(id, exclude))
+        socks = [p.sock for p in self.players if p.sock is not None and id(p) not in skip]
+        if spectators:
+            socks.extend(s.sock for s in self.spectators)
+        return ws.broadcast(socks, payload)
+
+    def player(self, seat: int) -> Player:
+        return self.players[seat]
+
+    def others(self, player: Player) -> list[Player]:
+        return [p for p in self.players if p is not player]
+
+    # ------------------------------------------------------------------ receiving
+
+    def _ensure_mux(self) -> ws.Mux:
+        if self._mux is None:
+            socks = [p.sock for p in self.players if p.sock is not None and not p.gone]
+            socks += [s.sock for s in self.spectators]
+            if not socks:
+                raise ws.Closed(code=1006, reason="no players left")
+            self._mux = ws.mux(*socks)
+        return self._mux
+
+    async def receive(self) -> tuple[Player, Any]:
+        """The next decoded message from a seated player."""
+        while True:
+            mux = self._ensure_mux()
+            try:
+                sock, raw = await mux
+            except _Wake:
+                continue
+            except ws.Closed as exc:
+                self._socket_closed(exc)
+                continue
+            who = self._by_sock.get(sock)
+            if isinstance(who, Spectator):
+                who.send({"type": "error", "error": "spectator", "detail": "spectators cannot act"})
+                continue
+            if who is None or who.sock is not sock:
+                continue  # a socket replaced by a reconnect
+            try:
+                return who, codec.decode(raw)
+            except DecodeError as err:
+                who.send({"type": "error", "error": "bad_message", "detail": str(err)})
+
+    def __aiter__(self) -> Room:
+        return self
+
+    async def __anext__(self) -> tuple[Player, Any]:
+        return await self.receive()
+
+    async def turn(self, player: Player, *, timeout: float | None = None, clock: Clock | None = None) -> Any:
+        """Wait for *player*'s move; messages from others get a ``not_your_turn`` error.
+
+        With *clock*, the clock runs while waiting (its increment is added after
+        the move); when it runs out, or *timeout* passes, :class:`TurnTimeout`.
+        """
+        limit = timeout
+        if clock is not None:
+            clock.start()
+            limit = clock.remaining if limit is None else min(limit, clock.remaining)
+        moved = False
+        try:
+            async with asyncio.timeout(limit):
+                while True:
+                    who, message = await self.receive()
+                    if who is player:
+                        moved = True
+                        return message
+                    who.send({"type": "error", "error": "not_your_turn", "detail": f"it is {player.name}'s turn"})
+        except TimeoutError:
+            flagged = clock is not None and clock.remaining <= 0
+            if clock is not None:
+                clock.flagged = flagged
+            raise TurnTimeout(player, flagged=flagged) from None
+        finally:
+            if clock is not None:
+                clock.stop(increment=moved)
+
+    # ------------------------------------------------------------------ comings and goings
+
+    def _socket_closed(self, exc: ws.Closed) -> None:
+        who = self._by_sock.pop(exc.socket, None)
+        if isinstance(who, Spectator):
+            if who in self.spectators:
+                self.spectators.remove(who)
+            return
+        if who is None or who.sock is not exc.socket:
+            return  # replaced by a reconnect already
+        player = who
+        player.sock = None
+        if self.reconnect and not self._shutting_down() and not self.ended:
+            player.away_since = time.monotonic()
+            player._grace = self._loop.call_later(self.reconnect, self._expire, player, exc)
+            self.broadcast({"type": "player_left", "player": player.info(), "reconnect": self.reconnect})
+            self._emit("left", player, exc.code)
+            return
+        self._leave_for_good(player, exc)
+
+    def _leave_for_good(self, player: Player, exc: ws.Closed) -> None:
+        player.gone = True
+        self.broadcast({"type": "player_left", "player": player.info(), "reconnect": None})
+        self._emit("left", player, exc.code)
+        exc.player = player  # type: ignore[attr-defined]
+        raise exc
+
+    def _expire(self, player: Player, exc: ws.Closed) -> None:
+        """The grace time is over: the game sees the player leave (the seed's Closed)."""
+        player._grace = None
+        if player.sock is not None or self.ended:
+            return
+        player.gone = True
+        self.broadcast({"type": "player_left", "player": player.info(), "reconnect": None})
+        self._emit("left", player, "expired")
+        closed = ws.Closed(exc.message, code=exc.code, reason="seat expired", socket=exc.socket)
+        closed.player = player  # type: ignore[attr-defined]
+        self._ensure_interrupt(closed)
+
+    def _ensure_interrupt(self, exc: BaseException) -> None:
+        if self._mux is None:
+            socks = [p.sock for p in self.players if p.sock is not None]
+            if socks:
+                self._ensure_mux()
+        if self._mux is not None:
+            self._mux.interrupt(exc)
+
+    def resume(self, player: Player, sock: ws.WebSocket) -> None:
+        """Give *player*'s seat to a new connection (a reconnect with the seat token)."""
+        if player._grace is not None:
+            player._grace.cancel()
+            player._grace = None
+        old = player.sock
+        player.sock = sock
+        player.away_since = None
+        self._by_sock[sock] = player
+        if old is not None and old is not sock:
+            self._by_sock.pop(old, None)
+            if self._mux is not None:
+                self._mux.discard(old)
+            old.close(4005, "replaced by a new connection")
+        if self._mux is not None:
+            self._mux.add(sock)
+        state = self._on_resume(self, player) if self._on_resume is not None else self.state
+        player.send(
+            {
+                "type": "resumed",
+                "room": self.id,
+                "seat": player.seat,
+                "players": [p.info() for p in self.players],
+                "state": state,
+            }
+        )
+        self.broadcast({"type": "player_returned", "player": player.info()}, exclude=[player])
+        self._emit("returned", player)
+
+    def add_spectator(self, spectator: Spectator) -> None:
+        """Let *spectator* watch: it gets the current state (``on_spectate``) and broadcasts."""
+        self.spectators.append(spectator)
+        self._by_sock[spectator.sock] = spectator
+        if self._mux is not None:
+            self._mux.add(spectator.sock)
+        state = self._on_spectate(self, spectator) if self._on_spectate is not None else self.state
+        spectator.send({"type": "spectating", "room": self.id, "players": [p.info() for p in self.players], "state": state})
+
+    # ------------------------------------------------------------------ ending
+
+    def _emit(self, kind: str, player: Player | None = None, detail: Any = None) -> None:
+        if self._on_event is not None:
+            try:
+                self._on_event(RoomEvent(kind, self, player, detail))
+            except Exception:
+                logger.exception("error in on_event hook for room %s", self.id)
+
+    def _end(self, result: Any, code: int, reason: str) -> None:
+        """Record the result, tell everyone, close every socket (called once)."""
+        if self.ended:
+            return
+        self.ended = True
+        self.result = result
+        for player in self.players:
+            if player._grace is not None:
+                player._grace.cancel()
+                player._grace = None
+        if code == 1000:
+            self.broadcast({"type": "ended", "room": self.id, "result": result})
+        else:
+            self.broadcast({"type": "ended", "room": self.id, "result": None, "error": reason})
+        if self._mux is not None:
+            self._mux.close()
+        for sock in [p.sock for p in self.players if p.sock is not None] + [s.sock for s in self.spectators]:
+            sock.close(code, reason)
+        self._emit("ended", None, result)
+        if not self._done.done():
+            self._done.set_result(result)
+
+    async def wait_ended(self) -> Any:
+        """Wait until the game is over; return its result."""
+        return await asyncio.shield(self._done)
