@@ -114,12 +114,14 @@ class Room:
         on_resume: Callable[[Room, Player], Any] | None = None,
         on_spectate: Callable[[Room, Spectator], Any] | None = None,
         is_shutting_down: Callable[[], bool] = lambda: False,
+        max_buffer: int | None = 2**20,
     ) -> None:
         self.id = room_id
         self.key = key
         self.players = players
         self.spectators: list[Spectator] = []
         self.reconnect = reconnect
+        self.max_buffer = max_buffer  # a socket with more unsent bytes is dropped (1013)
         self.created_at = time.time()
         self.result: Any = None
         self.ended = False
@@ -150,7 +152,7 @@ class Room:
         socks = [p.sock for p in self.players if p.sock is not None and id(p) not in skip]
         if spectators:
             socks.extend(s.sock for s in self.spectators)
-        return ws.broadcast(socks, payload)
+        return ws.broadcast(socks, payload, max_buffer=self.max_buffer)
 
     def player(self, seat: int) -> Player:
         return self.players[seat]

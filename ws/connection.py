@@ -450,12 +450,15 @@ class WebSocket(asyncio.Protocol):
             self.transport.abort()
 
 
-def broadcast(socks: Iterable[WebSocket], message: str | bytes) -> int:
+def broadcast(socks: Iterable[WebSocket], message: str | bytes, *, max_buffer: int | None = None) -> int:
     """Send *message* to every open socket in *socks*; return how many got it.
 
     Server-side frames are unmasked and sent uncompressed here, so the frame is
     serialised once and the same ``bytes`` written to every transport.  Client-side
     sockets (which must mask) get their own frame.  Closed sockets are skipped.
+    With *max_buffer*, a socket whose unsent bytes already exceed it is a slow
+    consumer: it is closed with 1013 (try again later) instead of buffering more,
+    so one client that does not read never slows or bloats the others.
     """
     if isinstance(message, str):
         payload, opcode = message.encode(), Opcode.TEXT
@@ -465,6 +468,10 @@ def broadcast(socks: Iterable[WebSocket], message: str | bytes) -> int:
     sent = 0
     for sock in socks:
         if sock._lost or sock._conn.state is not State.OPEN:
+            continue
+        if max_buffer is not None and sock.transport.get_write_buffer_size() > max_buffer:
+            logger.info("dropping slow consumer %r", sock)
+            sock.close(1013, "slow consumer")
             continue
         if sock._is_server:
             sock.transport.write(frame)

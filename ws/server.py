@@ -39,7 +39,9 @@ class ServerLimits:
     - ``keepalive_timeout``: seconds an idle keep-alive connection is kept;
     - ``max_request_line`` / ``max_header_size`` / ``max_headers`` / ``max_body``:
       HTTP parser limits (414, 431, 431, 413 beyond them);
-    - ``shutdown_timeout``: seconds ``close()`` waits for handlers before cancelling them.
+    - ``shutdown_timeout``: seconds ``close()`` waits for handlers before cancelling them;
+    - ``max_connections`` / ``max_connections_per_ip``: open TCP connections (HTTP
+      and WebSocket) in all and from one IP address; over either, 503.
     """
 
     handshake_timeout: float | None = 10.0
@@ -49,12 +51,14 @@ class ServerLimits:
     max_headers: int | None = 128
     max_body: int | None = 2**20
     shutdown_timeout: float = 10.0
+    max_connections: int | None = 10_000
+    max_connections_per_ip: int | None = 256
 
 
 class HTTPConnection(asyncio.Protocol):
     """One TCP connection while it speaks HTTP (before any upgrade)."""
 
-    __slots__ = ("server", "transport", "peer", "_parser", "_task", "_timer", "_upgraded", "_closing")
+    __slots__ = ("server", "transport", "peer", "_parser", "_task", "_timer", "_upgraded", "_closing", "_over_limit")
 
     def __init__(self, server: Server) -> None:
         self.server = server
@@ -71,6 +75,7 @@ class HTTPConnection(asyncio.Protocol):
         self._timer: asyncio.TimerHandle | None = None
         self._upgraded = False
         self._closing = False
+        self._over_limit = False
 
     # -------------------------------------------------------------- asyncio.Protocol
 
@@ -78,9 +83,14 @@ class HTTPConnection(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
         self.peer = transport.get_extra_info("peername")
         self.server._connections.add(self)
+        self._over_limit = not self.server._admit(self.peer)
         self._arm_timer(self.server.limits.handshake_timeout)
 
     def data_received(self, data: bytes) -> None:
+        if self._over_limit:
+            # Answer as soon as the client speaks, so it reads a 503, not a reset.
+            self._refuse(HTTPError(503, "too many connections", [("Retry-After", "5")]))
+            return
         try:
             self._parser.feed(data)
             self._next_request()
@@ -89,6 +99,7 @@ class HTTPConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.server._connections.discard(self)
+        self.server._release(self.peer)
         self._cancel_timer()
         if self._task is not None and not self._upgraded:
             self._task.cancel()
@@ -190,6 +201,7 @@ class HTTPConnection(asyncio.Protocol):
         sock = WebSocket(conn, options=options, request=request, subprotocol=subprotocol, extensions=extensions)
         sock.remote_address = self.peer
         self.server._register(sock)
+        sock.add_close_callback(lambda _: self.server._release(self.peer))
         leftover = self._parser.take_buffer()
         transport.set_protocol(sock)
         sock.connection_made(transport)
@@ -228,6 +240,8 @@ class Server:
         self._tasks: set[asyncio.Task] = set()
         self._closed = asyncio.Event()
         self._closer: asyncio.Task | None = None
+        self._open = 0
+        self._per_ip: dict[str, int] = {}
 
     @property
     def sockets(self) -> list[Any]:
@@ -268,6 +282,25 @@ class Server:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             logger.error("unhandled error in a connection task", exc_info=task.exception())
+
+    def _admit(self, peer: Any) -> bool:
+        """Count a new TCP connection; False if it is over a connection limit."""
+        ip = peer[0] if isinstance(peer, tuple) else str(peer)
+        self._open += 1
+        self._per_ip[ip] = self._per_ip.get(ip, 0) + 1
+        limits = self.limits
+        if limits.max_connections is not None and self._open > limits.max_connections:
+            return False
+        return limits.max_connections_per_ip is None or self._per_ip[ip] <= limits.max_connections_per_ip
+
+    def _release(self, peer: Any) -> None:
+        ip = peer[0] if isinstance(peer, tuple) else str(peer)
+        self._open -= 1
+        left = self._per_ip.get(ip, 1) - 1
+        if left > 0:
+            self._per_ip[ip] = left
+        else:
+            self._per_ip.pop(ip, None)
 
     def _register(self, sock: WebSocket) -> None:
         self._sockets.add(sock)
