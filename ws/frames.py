@@ -56,8 +56,9 @@ class Frame(NamedTuple):
     rsv1: bool = False
 
 
-def apply_mask(data: bytes | bytearray | memoryview, mask: bytes) -> bytes:
-    """XOR *data* with the 4-byte *mask* repeated (RFC 6455 5.3)."""
+def apply_mask_py(data: bytes | bytearray | memoryview, mask: bytes) -> bytes:
+    """XOR *data* with the 4-byte *mask* repeated (RFC 6455 5.3), in pure Python:
+    the payload is XORed as one big integer, never byte by byte."""
     n = len(data)
     if n == 0:
         return b""
@@ -65,6 +66,16 @@ def apply_mask(data: bytes | bytearray | memoryview, mask: bytes) -> bytes:
     if len(key) != n:
         key = key[:n]
     return (int.from_bytes(data, "little") ^ int.from_bytes(key, "little")).to_bytes(n, "little")
+
+
+# The optional C version (ws/_speedups.c) is used when it was compiled, unless
+# WS_NO_SPEEDUPS=1; both give the same bytes (tests check each).
+apply_mask = apply_mask_py
+if os.environ.get("WS_NO_SPEEDUPS") != "1":
+    try:
+        from ._speedups import apply_mask  # type: ignore[no-redef]  # noqa: F811
+    except ImportError:
+        pass
 
 
 def frame_header(opcode: int, length: int, *, fin: bool = True, rsv1: bool = False, mask: bytes | None = None) -> bytes:
