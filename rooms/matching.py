@@ -17,11 +17,16 @@ not guaranteed to find every possible group; it never seats anyone twice.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Hashable, Iterable
 
 import attrs
 
 __all__ = ["Ticket", "Bands", "Matchmaker"]
+
+
+def _joined_at(ticket: Ticket) -> float:
+    return ticket.joined_at
 
 
 @attrs.define(slots=True, eq=False)
@@ -88,7 +93,10 @@ class Matchmaker:
         if self.bands is not None and ticket.rating is None:
             raise ValueError("this matchmaker rates players: the ticket needs a rating")
         self._by_id[ticket.id] = ticket
-        self._waiting.setdefault(ticket.key, []).append(ticket)
+        queue = self._waiting.setdefault(ticket.key, [])
+        # In join-time order, not at the end: a ticket put back after its group
+        # fell apart while being seated keeps its place (first come, first matched).
+        queue.insert(bisect.bisect_right(queue, ticket.joined_at, key=_joined_at), ticket)
         return self._match(ticket.key, now)
 
     def remove(self, ticket_id: str) -> Ticket | None:
