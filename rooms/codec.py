@@ -7,6 +7,7 @@ a client becomes an error reply, never a crashed room.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import msgpack
@@ -16,6 +17,11 @@ from .exceptions import DecodeError
 __all__ = ["encode_text", "encode_data", "decode"]
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+# A \uD800-\uDFFF escape: json.loads turns an unpaired one into a lone surrogate,
+# which no text frame can carry (RFC 6455 5.6: text is UTF-8), so echoing it
+# would crash the game.  Only texts with such an escape get the full check.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 def encode_text(obj: Any) -> str:
@@ -32,7 +38,10 @@ def decode(message: str | bytes) -> Any:
     """Decode a text (JSON) or binary (msgpack) message; :class:`DecodeError` if it won't."""
     try:
         if isinstance(message, str):
-            return json.loads(message)
+            obj = json.loads(message)
+            if _SURROGATE_ESCAPE.search(message) is not None:
+                _dumps(obj).encode()  # UnicodeEncodeError (a ValueError) on a lone surrogate
+            return obj
         return msgpack.unpackb(message, raw=False, strict_map_key=False)
     except (ValueError, TypeError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError, RecursionError) as exc:
         kind = "JSON" if isinstance(message, str) else "msgpack"

@@ -119,6 +119,8 @@ class Lobby:
                 key = (request.path, mode, code)
             else:
                 key = (request.path, mode, None)
+        # Before the upgrade, so that the hook can refuse with ws.HTTPError(400).
+        rating = float(self.rating(request)) if self.rating is not None and key is not None else None
         sock = ws.accept(request, **self._endpoint_options)
         try:
             if token is not None:
@@ -128,7 +130,7 @@ class Lobby:
             elif code is not None and request.query.get("code") != "new" and not self.backend.has_key(key):
                 await self._refuse(sock, "unknown_room", f"no private room with code {code}")
             else:
-                await self._wait_for_match(request, sock, identity, key, code)
+                await self._wait_for_match(request, sock, identity, key, code, rating)
         except ws.Closed:
             pass
         finally:
@@ -153,10 +155,11 @@ class Lobby:
 
     # ------------------------------------------------------------------ waiting
 
-    async def _wait_for_match(self, request: ws.Request, sock: ws.WebSocket, identity: Any, key: Hashable, code: str | None) -> None:
+    async def _wait_for_match(
+        self, request: ws.Request, sock: ws.WebSocket, identity: Any, key: Hashable, code: str | None, rating: float | None
+    ) -> None:
         loop = asyncio.get_running_loop()
         matched: asyncio.Future[tuple[Room, Player]] = loop.create_future()
-        rating = float(self.rating(request)) if self.rating is not None else None
         ticket = Ticket(secrets.token_hex(8), key, time.monotonic(), rating, _Waiting(sock, identity, matched, request))
         left = loop.create_future()
 
@@ -220,8 +223,11 @@ class Lobby:
 
     def _on_tick(self) -> None:
         self._tick = None
-        for group in self.backend.tick():
+        groups = self.backend.tick()
+        for group in groups:
             self._start(group, group[0].payload.request)
+        for key in {group[0].key: None for group in groups}:
+            self._announce(key)  # those still waiting there moved up
         self._schedule_tick()
 
     # ------------------------------------------------------------------ seating

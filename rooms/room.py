@@ -138,6 +138,8 @@ class Room:
             if player.sock is not None:
                 self._by_sock[player.sock] = player
         self._emit("created")
+        for player in players:
+            self._emit("joined", player)
 
     def __repr__(self) -> str:
         return f"<Room {self.id} {[p.name for p in self.players]}>"

@@ -1,0 +1,55 @@
+"""Seat tokens: unguessable, signed, bound to one room and one seat."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rooms import SeatToken, TokenSigner
+
+
+def test_issue_and_verify():
+    signer = TokenSigner(b"s" * 32)
+    text, token = signer.issue("room1", 3)
+    assert token == SeatToken("room1", 3, token.nonce)
+    assert signer.verify(text) == token
+    assert len(token.nonce) >= 22  # 128 bits in base64
+
+
+def test_tokens_are_unique():
+    signer = TokenSigner()
+    texts = {signer.issue("r", 0)[0] for _ in range(200)}
+    assert len(texts) == 200
+
+
+def test_another_seat_or_room_fails_the_signature():
+    signer = TokenSigner()
+    text, _ = signer.issue("room1", 0)
+    room, seat, nonce, mac = text.split(".")
+    assert signer.verify(f"{room}.1.{nonce}.{mac}") is None
+    assert signer.verify(f"room2.{seat}.{nonce}.{mac}") is None
+    assert signer.verify(f"{room}.{seat}.{nonce[:-1]}A.{mac}") is None
+    assert signer.verify(f"{room}.{seat}.{nonce}.{mac[:-1]}{'A' if mac[-1] != 'A' else 'B'}") is None
+
+
+def test_another_secret_fails():
+    text, _ = TokenSigner(b"a" * 16).issue("r", 0)
+    assert TokenSigner(b"b" * 16).verify(text) is None
+    assert TokenSigner("a" * 16).verify(text) is not None  # str secrets are UTF-8
+
+
+def test_short_secret_is_refused():
+    with pytest.raises(ValueError):
+        TokenSigner(b"short")
+
+
+@pytest.mark.parametrize("text", ["", "a.b.c", "a.b.c.d.e", "r.-1.n.m", "r.00001.n.m", "r.x.n.m", "x" * 600, None, 42])
+def test_malformed(text):
+    assert TokenSigner().verify(text) is None
+
+
+@given(st.text(max_size=120))
+@settings(max_examples=200, deadline=None)
+def test_random_text_never_verifies_nor_raises(text):
+    assert TokenSigner(b"k" * 32).verify(text) is None
