@@ -182,6 +182,10 @@ class Room:
             except _Wake:
                 continue
             except ws.Closed as exc:
+                if getattr(exc, "player", None) is not None:
+                    # A held seat expired (_expire interrupts the mux with it): this
+                    # is news for the game, not a socket of the mux closing.
+                    raise
                 self._socket_closed(exc)
                 continue
             who = self._by_sock.get(sock)

@@ -1,0 +1,526 @@
+"""Room over real sockets: sending, receiving, bad messages, spectators, lifecycle
+events, results, disconnects, reconnect with seat tokens, turns and clocks,
+a handler that raises."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+import rooms
+import ws
+from tests.conftest import running
+from tests.rooms.helpers import Bot, close_all, lobby_app, seat
+
+
+async def echo(room):
+    """Echo each message to everyone with its seat; ``"end"`` ends with a result."""
+    async for player, message in room:
+        if message == "end":
+            return {"winner": player.name}
+        room.broadcast({"type": "echo", "seat": player.seat, "message": message})
+
+
+# ---------------------------------------------------------------------- sending and receiving
+
+
+async def test_send_broadcast_text_and_data():
+    async def game(room):
+        a, b = room.players
+        assert (a.seat, b.seat) == (0, 1) and room.player(1) is b and room.others(a) == [b]
+        assert a.send({"to": "a"}) and b.send_data({"to": "b", "raw": b"\x00"})
+        room.broadcast({"all": 1})
+        room.broadcast({"all": 2}, binary=True)
+        room.broadcast({"not": "a"}, exclude=[a])
+        await room.receive()
+        return "done"
+
+    app, _ = lobby_app(2, game)
+    async with running(app) as server:
+        a, b = await seat(server, ["a", "b"])
+        assert await a.recv_raw() == '{"to":"a"}'
+        assert await a.recv_raw() == '{"all":1}'
+        assert await a.recv() == {"all": 2}
+        assert await b.recv() == {"to": "b", "raw": b"\x00"}
+        assert isinstance(await b.recv_raw(), str)
+        assert isinstance(await b.recv_raw(), bytes)
+        assert await b.recv() == {"not": "a"}
+        a.send("go")
+        assert (await a.recv())["result"] == "done"
+        assert (await b.recv())["type"] == "ended"
+        await close_all([a, b])
+
+
+async def test_broadcast_serialises_once(monkeypatch):
+    calls = []
+    encode = rooms.codec.encode_text
+    monkeypatch.setattr(rooms.codec, "encode_text", lambda obj: calls.append(obj) or encode(obj))
+
+    async def game(room):
+        await room.receive()
+        calls.clear()
+        assert room.broadcast({"big": "x" * 1000}) == 4  # 3 players and a spectator
+        assert len(calls) == 1
+        return None
+
+    app, lobby = lobby_app(3, game)
+    async with running(app) as server:
+        bots = await seat(server, ["a", "b", "c"])
+        spectator = await Bot.connect(server, watch=bots[0].matched["room"])
+        assert (await spectator.recv())["type"] == "spectating"
+        bots[0].send("go")
+        for bot in bots + [spectator]:
+            assert (await bot.recv())["big"] == "x" * 1000
+        await close_all(bots + [spectator])
+
+
+async def test_messages_from_all_players_json_and_msgpack():
+    app, lobby = lobby_app(2, echo)
+    async with running(app) as server:
+        a, b = await seat(server, ["a", "b"])
+        a.send({"n": 1})
+        b.send_data({"n": 2})
+        for expected in ({"type": "echo", "seat": 0, "message": {"n": 1}}, {"type": "echo", "seat": 1, "message": {"n": 2}}):
+            assert await a.recv() == expected
+            assert await b.recv() == expected
+        b.send("end")
+        for bot in (a, b):
+            assert await bot.recv() == {"type": "ended", "room": a.matched["room"], "result": {"winner": "b"}}
+            assert (await bot.closed()).code == 1000
+        assert list(lobby.results) == [(a.matched["room"], {"winner": "b"})]
+
+
+@pytest.mark.parametrize("bad", ["not json{", '"\\ud800"', b"\xc1", b"\x92\x01"])
+async def test_a_bad_message_gets_an_error_and_the_room_goes_on(bad):
+    app, lobby = lobby_app(2, echo)
+    async with running(app) as server:
+        a, b = await seat(server, ["a", "b"])
+        a.send_raw(bad)
+        error = await a.recv()
+        assert error["type"] == "error" and error["error"] == "bad_message"
+        assert ("JSON" if isinstance(bad, str) else "msgpack") in error["detail"]
+        await b.nothing()
+        a.send([1])
+        assert (await b.recv())["message"] == [1]
+        b.send("end")
+        assert (await a.recv())["type"] == "echo"
+        assert (await a.recv())["result"] == {"winner": "b"}
+        await close_all([a, b])
+
+
+# ---------------------------------------------------------------------- spectators
+
+
+async def test_spectators_watch_but_cannot_act():
+    async def game(room):
+        room.state = {"board": "empty"}
+        return await echo(room)
+
+    app, lobby = lobby_app(2, game)
+    async with running(app) as server:
+        a, b = await seat(server, ["a", "b"])
+        room_id = a.matched["room"]
+        a.send("sync")  # the game set its state before reading this
+        await a.recv_type("echo")
+        s = await Bot.connect(server, watch=room_id)
+        assert await s.recv() == {
+            "type": "spectating",
+            "room": room_id,
+            "players": [{"seat": 0, "name": "a", "connected": True}, {"seat": 1, "name": "b", "connected": True}],
+            "state": {"board": "empty"},
+        }
+        s.send("end")
+        error = await s.recv()
+        assert error["type"] == "error" and error["error"] == "spectator"
+        a.send("hi")
+        assert (await s.recv())["message"] == "hi"
+        # A spectator leaving does not disturb the game.
+        s2 = await Bot.connect(server, watch=room_id)
+        await s2.recv_type("spectating")
+        await s2.aclose()
+        b.send("end")
+        assert (await s.recv())["result"] == {"winner": "b"}
+        assert (await s.closed()).code == 1000
+        # Unknown and ended rooms cannot be watched.
+        for room in ("nope", room_id):
+            late = await Bot.connect(server, watch=room)
+            assert (await late.recv())["error"] == "unknown_room"
+            assert (await late.closed()).code == 4004
+        await close_all([a, b])
+
+
+async def test_on_spectate_hook_and_spectators_off():
+    app, _ = lobby_app(2, echo, on_spectate=lambda room, spectator: {"seen_by": spectator.name})
+    async with running(app) as server:
+        a, b = await seat(server, ["a", "b"])
+        s = await Bot.connect(server, watch=a.matched["room"])
+        assert (await s.recv())["state"] == {"seen_by": "spectator"}
+        a.send("end")
+        await close_all([a, b, s])
+    app, _ = lobby_app(2, echo, spectators=False)
+    async with running(app) as server:
+        a, b = await seat(server, ["a", "b"])
+        s = await Bot.connect(server, watch=a.matched["room"])
+        assert (await s.recv())["error"] == "unknown_room"
+        assert (await s.closed()).code == 4004
+        a.send("end")
+        await close_all([a, b])
+
+
+# ---------------------------------------------------------------------- lifecycle
+
+
+def recorder():
+    events = []
+
+    def on_event(event: rooms.RoomEvent) -> None:
+        events.append((event.kind, event.player.name if event.player else None, event.detail))
+
+    return events, on_event
+
+
+async def test_lifecycle_events_with_reconnect():
+    events, on_event = recorder()
+    app, lobby = lobby_app(2, echo, reconnect=2, on_event=on_event)
+    async with running(app) as server:
+        a, b = await seat(server, ["a", "b"])
+        assert events == [("created", None, None), ("joined", "a", None), ("joined", "b", None)]
+        b.sock.abort()
+        await a.recv_type("player_left")
+        assert events[-1][:2] == ("left", "b")
+        b2 = await Bot.connect(server, token=b.matched["token"])
+        await b2.recv_type("resumed")
+        await a.recv_type("player_returned")
+        assert events[-1] == ("returned", "b", None)
+        a.send("end")
+        await b2.recv_type("ended")
+        await a.recv_type("ended")
+        assert events[-1] == ("ended", None, {"winner": "a"})
+        assert [e[0] for e in events] == ["created", "joined", "joined", "left", "returned", "ended"]
+        await close_all([a, b2])
+
+
+async def test_a_failing_event_hook_does_not_break_the_room():
+    def on_event(event):
+        raise RuntimeError("hook bug")
+
+    app, lobby = lobby_app(2, echo, on_event=on_event)
+    async with running(app) as server:
+        a, b = await seat(server, ["a", "b"])
+        a.send("end")
+        assert (await b.recv())["result"] == {"winner": "a"}
+        await close_all([a, b])
+
+
+# ---------------------------------------------------------------------- disconnects
+
+
+async def test_without_reconnect_the_game_sees_closed_naming_the_player():
+    events, on_event = recorder()
+    seen = []
+
+    async def game(room):
+        try:
+            await echo(room)
+        except ws.Closed as exc:
+            seen.append((exc.player.name, exc.player.gone, exc.code))
+            room.broadcast({"type": "bye", "left": exc.player.seat})
+            return {"forfeit": exc.player.name}
+
+    app, lobby = lobby_app(3, game, on_event=on_event)
+    async with running(app) as server:
+        a, b, c = await seat(server, ["a", "b", "c"])
+        await b.aclose()
+        for bot in (a, c):
+            assert await bot.recv() == {
+                "type": "player_left",
+                "player": {"seat": 1, "name": "b", "connected": False},
+                "reconnect": None,
+            }
+            assert await bot.recv() == {"type": "bye", "left": 1}
+            assert (await bot.recv())["result"] == {"forfeit": "b"}
+        assert seen == [("b", True, 1000)]
+        assert ("left", "b", 1000) in events
+        assert list(lobby.results)[-1][1] == {"forfeit": "b"}
+        # The token of a seat that is gone is useless (here: the room is over).
+        late = await Bot.connect(server, token=b.matched["token"])
+        assert (await late.recv())["error"] == "unknown_room"
+        assert (await late.closed()).code == 4004
+        await close_all([a, c])
+
+
+async def test_an_uncaught_leave_ends_the_room_with_a_player_left_result():
+    app, lobby = lobby_app(2, echo)
+    async with running(app) as server:
+        a, b = await seat(server, ["a", "b"])
+        b.sock.abort()
+        await a.recv_type("player_left")
+        ended = await a.recv()
+        assert ended["result"] == {"reason": "player_left", "player": {"seat": 1, "name": "b", "connected": False}}
+        assert (await a.closed()).code == 1000
+        await close_all([a])
+
+
+async def test_reconnect_with_token_takes_the_seat_back():
+    async def game(room):
+        a, b = room.players
+        room.state = {"moves": []}
+        order = rooms.TurnOrder(room.players)
+        while len(room.state["moves"]) < 3:
+            move = await room.turn(order.current, timeout=5)
+            room.state["moves"].append(move)
+            room.broadcast({"type": "move", "move": move})
+            order.next()
+        return room.state
+
+    app, lobby = lobby_app(2, game, reconnect=2, on_resume=lambda room, player: {"you": player.seat, **room.state})
+    async with running(app) as server:
+        a, b = await seat(server, ["a", "b"])
+        a.send(1)
+        await b.recv_type("move")
+        b.sock.abort()
+        left = await a.recv_type("player_left")
+        assert left == {"type": "player_left", "player": {"seat": 1, "name": "b", "connected": False}, "reconnect": 2}
+        b2 = await Bot.connect(server, token=b.matched["token"])
+        assert await b2.recv() == {
+            "type": "resumed",
+            "room": a.matched["room"],
+            "seat": 1,
+            "players": [{"seat": 0, "name": "a", "connected": True}, {"seat": 1, "name": "b", "connected": True}],
+            "state": {"you": 1, "moves": [1]},
+        }
+        assert await a.recv() == {"type": "player_returned", "player": {"seat": 1, "name": "b", "connected": True}}
+        b2.send(2)
+        assert (await a.recv())["move"] == 2
+        assert (await b2.recv())["move"] == 2
+        a.send(3)
+        assert (await b2.recv_type("ended"))["result"] == {"moves": [1, 2, 3]}
+        await close_all([a, b2])
+
+
+async def test_reconnect_while_still_connected_replaces_the_old_connection():
+    app, lobby = lobby_app(2, echo, reconnect=2)
+    async with running(app) as server:
+        a, b = await seat(server, ["a", "b"])
+        b2 = await Bot.connect(server, token=b.matched["token"])
+        await b2.recv_type("resumed")
+        assert (await b.closed()).code == 4005
+        b2.send("via b2")
+        assert (await a.recv_type("echo"))["message"] == "via b2"
+        a.send("end")
+        await close_all([a, b, b2])
+
+
+async def test_after_the_grace_time_the_seat_is_gone():
+    seen = []
+
+    async def game(room):
+        try:
+            await echo(room)
+        except ws.Closed as exc:
+            seen.append((exc.player.seat, exc.reason))
+        # The game goes on without them.
+        return await echo(room)
+
+    events, on_event = recorder()
+    app, lobby = lobby_app(2, game, reconnect=0.3, on_event=on_event)
+    async with running(app) as server:
+        a, b = await seat(server, ["a", "b"])
+        b.sock.abort()
+        assert (await a.recv())["reconnect"] == 0.3
+        gone = await a.recv(timeout=2)
+        assert gone == {"type": "player_left", "player": {"seat": 1, "name": "b", "connected": False}, "reconnect": None}
+        assert seen == [(1, "seat expired")]
+        assert events[-1] == ("left", "b", "expired")
+        late = await Bot.connect(server, token=b.matched["token"])
+        assert (await late.recv())["error"] == "seat_unavailable"
+        assert (await late.closed()).code == 4002
+        a.send("end")
+        assert (await a.recv())["result"] == {"winner": "a"}
+        await close_all([a])
+
+
+@pytest.mark.parametrize("delay", [0.2, 0.28, 0.3, 0.32])
+async def test_reconnect_at_the_last_moment(delay):
+    """Around the end of the grace time exactly one thing happens: either the seat
+    is taken back (and the game never sees the player leave) or it expired
+    (the game sees ws.Closed, the token is refused with 4002)."""
+    seen = []
+
+    async def game(room):
+        try:
+            return await echo(room)
+        except ws.Closed as exc:
+            seen.append(exc.player.seat)
+            return await echo(room)
+
+    app, lobby = lobby_app(2, game, reconnect=0.3)
+    async with running(app) as server:
+        a, b = await seat(server, ["a", "b"])
+        b.sock.abort()
+        await a.recv_type("player_left")  # the grace time started about now
+        await asyncio.sleep(delay)
+        b2 = await Bot.connect(server, token=b.matched["token"])
+        first = await b2.recv()
+        if first["type"] == "resumed":
+            b2.send("back")
+            assert (await a.recv_type("echo"))["message"] == "back"
+            assert seen == []
+            assert delay < 0.3 + 0.1
+        else:
+            assert first["error"] == "seat_unavailable"
+            assert (await b2.closed()).code == 4002
+            assert seen == [1]
+            assert delay > 0.3 - 0.1
+        if delay == 0.2:
+            assert first["type"] == "resumed"
+        a.send("end")
+        assert (await a.recv_type("ended"))["result"] == {"winner": "a"}
+        await close_all([a, b2])
+
+
+async def test_tokens_for_another_seat_or_room_are_refused():
+    secret = b"shared-secret-16bytes"
+    app, lobby = lobby_app(2, echo, reconnect=2, secret=secret)
+    other = rooms.Lobby(2, echo, reconnect=2, secret=secret)
+    stranger = rooms.Lobby(2, echo, reconnect=2)
+    app.route("/other")(other)
+    app.route("/stranger")(stranger)
+    async with running(app) as server:
+        a, b = await seat(server, ["a", "b"])
+        c, d = await seat(server, ["c", "d"])
+        token = b.matched["token"]
+        room_id, seat_no, nonce, mac = token.split(".")
+
+        async def refused(path, text, error, code):
+            bot = await Bot.connect(server, path, token=text)
+            assert (await bot.recv())["error"] == error
+            assert (await bot.closed()).code == code
+
+        await refused("/game", f"{room_id}.0.{nonce}.{mac}", "invalid_token", 4001)  # other seat, same MAC
+        await refused("/game", f"{c.matched['room']}.1.{nonce}.{mac}", "invalid_token", 4001)  # other room
+        await refused("/game", token[:-2] + ("AA" if not token.endswith("AA") else "BB"), "invalid_token", 4001)
+        await refused("/game", "garbage", "invalid_token", 4001)
+        # Right signature, but the nonce of seat 1 is not the one of seat 1 in room c/d.
+        forged, _ = lobby.tokens.issue(c.matched["room"], 1)
+        await refused("/game", forged, "invalid_token", 4001)
+        await refused("/game", lobby.tokens.issue(room_id, 7)[0], "invalid_token", 4001)  # no such seat
+        await refused("/other", token, "unknown_room", 4004)  # another lobby, same secret
+        await refused("/stranger", token, "invalid_token", 4001)  # another lobby, another secret
+        # The seats were untouched.
+        b.send("still here")
+        assert (await a.recv_type("echo"))["message"] == "still here"
+        for bot in (a, c):
+            bot.send("end")
+        await close_all([a, b, c, d])
+
+
+async def test_no_reconnect_means_tokens_do_not_take_seats():
+    app, lobby = lobby_app(2, echo)
+    async with running(app) as server:
+        a, b = await seat(server, ["a", "b"])
+        bot = await Bot.connect(server, token=b.matched["token"])
+        assert (await bot.recv())["error"] == "seat_unavailable"
+        assert (await bot.closed()).code == 4002
+        b.send("x")
+        assert (await a.recv_type("echo"))["message"] == "x"
+        a.send("end")
+        await close_all([a, b])
+
+
+# ---------------------------------------------------------------------- failures and shutdown
+
+
+async def test_a_handler_that_raises_ends_the_room_with_1011():
+    async def game(room):
+        await room.receive()
+        raise RuntimeError("secret internals")
+
+    events, on_event = recorder()
+    app, lobby = lobby_app(2, game, on_event=on_event)
+    async with running(app) as server:
+        a, b = await seat(server, ["a", "b"])
+        spectator = await Bot.connect(server, watch=a.matched["room"])
+        await spectator.recv_type("spectating")
+        a.send("boom")
+        for bot in (a, b, spectator):
+            messages, closed = await bot.messages_until_closed()
+            assert messages == [{"type": "ended", "room": a.matched["room"], "result": None, "error": "internal error"}]
+            assert closed.code == 1011
+            assert "secret" not in closed.reason
+        assert events[-1] == ("ended", None, None)
+        assert list(lobby.results) == [] and lobby.rooms == []
+    # running() checked that no connection or task is left.
+
+
+async def test_server_shutdown_ends_rooms_with_1001():
+    app, lobby = lobby_app(2, echo, reconnect=5)
+    async with running(app) as server:
+        a, b = await seat(server, ["a", "b"])
+        server.close()
+        for bot in (a, b):
+            _, closed = await bot.messages_until_closed()
+            assert closed.code == 1001
+    assert lobby.rooms == []
+
+
+# ---------------------------------------------------------------------- turns
+
+
+async def test_turn_accepts_only_that_players_move():
+    async def game(room):
+        a, b = room.players
+        move = await room.turn(b, timeout=5)
+        return {"b played": move}
+
+    app, lobby = lobby_app(2, game)
+    async with running(app) as server:
+        a, b = await seat(server, ["a", "b"])
+        spectator = await Bot.connect(server, watch=a.matched["room"])
+        await spectator.recv_type("spectating")
+        a.send("mine!")
+        assert await a.recv() == {"type": "error", "error": "not_your_turn", "detail": "it is b's turn"}
+        spectator.send("me too")
+        assert (await spectator.recv())["error"] == "spectator"
+        b.send("e4")
+        assert (await a.recv())["result"] == {"b played": "e4"}
+        await close_all([a, b, spectator])
+
+
+async def test_turn_timeout_and_clock_flag():
+    outcomes = []
+
+    async def game(room):
+        a, b = room.players
+        try:
+            await room.turn(a, timeout=0.1)
+        except rooms.TurnTimeout as exc:
+            outcomes.append(("timeout", exc.player is a, exc.flagged))
+        clock = rooms.Clock(0.3, 0.1)
+        move = await room.turn(a, clock=clock)  # in time: the increment is added
+        outcomes.append(("moved", move, clock.running, 0.3 < clock.remaining <= 0.4))
+        try:
+            await room.turn(b, clock=rooms.Clock(0.15), timeout=5)
+        except rooms.TurnTimeout as exc:
+            outcomes.append(("flag", exc.player is b, exc.flagged))
+        long_clock = rooms.Clock(10)
+        try:
+            await room.turn(b, clock=long_clock, timeout=0.1)
+        except rooms.TurnTimeout as exc:
+            outcomes.append(("timeout with clock", exc.flagged, long_clock.running, long_clock.flagged))
+        return "over"
+
+    app, lobby = lobby_app(2, game)
+    async with running(app) as server:
+        a, b = await seat(server, ["a", "b"])
+        await asyncio.sleep(0.15)
+        a.send("quick")
+        assert (await a.recv(timeout=3))["result"] == "over"
+        assert outcomes == [
+            ("timeout", True, False),
+            ("moved", "quick", False, True),
+            ("flag", True, True),
+            ("timeout with clock", False, False, False),
+        ]
+        await close_all([a, b])
