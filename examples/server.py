@@ -1,53 +1,88 @@
-"""The demo server started by ``make run``: an echo endpoint, a two-player relay
-built on ``ws.aggregate``, and a page to try both from a browser.
+"""The example server started by ``make run``: chess and chat in the browser.
 
     python -m examples.server --host 127.0.0.1 --port 8000
+
+One process, the in-memory backend, nothing else to install (beyond ``chess``):
+
+    /            an index page linking to the games
+    /chess/      chess: lobby per time control, private games by code, clocks,
+                 reconnect, spectators, PGN  (examples/games/chess)
+    /chat/       chat: open rooms by name and groups of 2..8  (examples/games/chat)
+    /rooms/      rooms.js, the browser client of the rooms protocol
+    /echo        an echo endpoint (tests and quick checks use it)
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import asyncio
 import pathlib
+from collections.abc import Mapping
+from typing import Any
 
+import rooms
 import ws
 
+from .games.chat.app import OpenRooms
+from .games.chat.app import mount as mount_chat
+from .games.chess.app import mount as mount_chess
+
 STATIC = pathlib.Path(__file__).parent / "static"
+ROOMS_STATIC = pathlib.Path(rooms.__file__).parent / "static"
 
 
-def make_app() -> ws.App:
+@dataclasses.dataclass
+class Site:
+    """The app and its parts, for tests that look inside (lobbies, open rooms)."""
+
+    app: ws.App
+    chess: rooms.Lobby
+    chat_rooms: OpenRooms
+    chat_groups: dict[int, rooms.Lobby]
+
+
+def make_app(**options: Any) -> ws.App:
+    """The whole example site (see :func:`make_site` for the options)."""
+    return make_site(**options).app
+
+
+def make_site(
+    *,
+    time_controls: Mapping[str, tuple[float, float]] | None = None,
+    chess_options: Mapping[str, Any] | None = None,
+    chat_options: Mapping[str, Any] | None = None,
+) -> Site:
+    """The whole example site.  *time_controls* (mode -> (initial s, increment s))
+    replaces the chess time controls, e.g. a tiny clock for a test; the option
+    mappings go to :func:`examples.games.chess.app.mount` and ``chat.app.mount``."""
     app = ws.App()
 
     @app.route("/")
-    async def index(request):
+    async def index(request: ws.Request) -> ws.Response:
         return ws.Response.file(STATIC / "index.html")
 
     @app.route("/echo")
     @ws.endpoint
-    async def echo(request, sock):
+    async def echo(request: ws.Request, sock: ws.WebSocket) -> None:
         async for msg in sock:
             await sock.send(msg)
 
-    @app.route("/duel/{arena}")
-    @ws.aggregate(2)
-    async def duel(request, socks, arena):
-        """Relay every message of one player to the other, until one leaves."""
-        a, b = socks
-        ws.broadcast(socks, f"matched in arena {arena}")
-        async for sock, msg in ws.mux(a, b):
-            other = b if sock is a else a
-            await other.send(msg)
-
-    return app
+    app.mount_static("/rooms", ROOMS_STATIC)
+    app.mount_static("/static", STATIC)
+    chess_lobby = mount_chess(app, time_controls=time_controls, **(chess_options or {}))
+    open_rooms, groups = mount_chat(app, **(chat_options or {}))
+    return Site(app, chess_lobby, open_rooms, groups)
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(description="ws demo server")
+    parser = argparse.ArgumentParser(description="chess and chat on ws + rooms")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     args = parser.parse_args()
     server = await ws.serve(make_app(), args.host, args.port)
-    print(f"Demo server on http://{args.host}:{server.port}/  (Ctrl-C to stop)", flush=True)
+    base = f"http://{args.host}:{server.port}"
+    print(f"Serving on {base}/  (chess: {base}/chess/  chat: {base}/chat/)  Ctrl-C to stop", flush=True)
     async with server:
         await server.serve_forever()
 

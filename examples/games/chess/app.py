@@ -1,0 +1,264 @@
+"""The chess example on ``rooms``: a lobby per time control, a game per room.
+
+Mounted by :func:`mount` (``examples/server.py`` calls it)::
+
+    /chess/            the page (static files next to this module)
+    /chess/ws          the lobby: ?name=, ?mode=<time control> (3+2, 5+0, 10+0),
+                       ?code=new | ?code=XXXXXX for a private game,
+                       ?token= to take a seat back, ?watch=<room id> to spectate
+    /chess/pgn/{room}  the PGN of a finished room (text/plain)
+
+Wire protocol (JSON text frames), on top of the rooms messages (``lobby``,
+``matched``, ``player_left``, ``player_returned``, ``resumed``, ``spectating``,
+``ended``; see docs/protocol.md):
+
+client -> server
+    {"type": "move", "uci": "e2e4"}   or {"type": "move", "san": "Nf3"}
+    {"type": "resign"} {"type": "offer_draw"} {"type": "accept_draw"} {"type": "decline_draw"}
+    {"type": "rematch"}   after a game: play again, colours swapped
+    {"type": "leave"}     after a game: no rematch, end the room
+server -> clients (players and spectators)
+    {"type": "start", "game": n, "state": S}         a game begins
+    {"type": "move", "move": {uci, san, color}, "state": S}
+    {"type": "draw_offer", "by": "white"} {"type": "draw_declined", "by": "black"}
+    {"type": "game_over", "outcome": {result, reason, winner}, "pgn": "...", "state": S}
+    {"type": "rematch_offer", "by": "white"}
+    {"type": "error", "error": "illegal_move" | "not_your_turn" | "bad_message" | ..., "detail": "..."}
+
+S is the full state (:meth:`Table.snapshot`): FEN, SAN and UCI move lists,
+clocks (seconds left, and which one is running), colours with seats and names,
+a draw offer, the outcome.  ``resumed`` and ``spectating`` carry S too, so a
+reload or a late spectator sees the same board and clocks.
+
+The room's result (and ``ended``'s) is ``{"pgn": ..., "outcome": ..., "games": n}``:
+the PGN of every game played in the room, one after the other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import pathlib
+import random
+from collections.abc import Mapping
+from typing import Any
+
+import chess
+
+import rooms
+import ws
+
+from .game import ChessGame, IllegalMove, TimeControl, color_name
+
+__all__ = ["mount", "DEFAULT_TIME_CONTROLS", "Table"]
+
+STATIC = pathlib.Path(__file__).parent / "static"
+DEFAULT_TIME_CONTROLS = ("3+2", "5+0", "10+0")
+
+
+class Table:
+    """A room's chess table: who plays which colour, the current game, past PGNs.
+
+    Kept in ``room.state`` so the lobby's ``on_resume``/``on_spectate`` hooks can
+    send the whole state back to a returning player or a late spectator.
+    """
+
+    def __init__(self, room: rooms.Room, time_control: TimeControl, rng: random.Random) -> None:
+        self.room = room
+        self.time_control = time_control
+        first, second = room.players
+        if rng.random() < 0.5:
+            first, second = second, first
+        self.seats: dict[chess.Color, rooms.Player] = {chess.WHITE: first, chess.BLACK: second}
+        self.game: ChessGame | None = None
+        self.pgns: list[str] = []
+        self.rematch: set[chess.Color] = set()
+
+    def color_of(self, player: rooms.Player) -> chess.Color:
+        return chess.WHITE if self.seats[chess.WHITE] is player else chess.BLACK
+
+    def new_game(self) -> ChessGame:
+        if self.game is not None:  # a rematch: swap colours
+            self.seats = {chess.WHITE: self.seats[chess.BLACK], chess.BLACK: self.seats[chess.WHITE]}
+        self.rematch = set()
+        self.game = ChessGame(
+            self.time_control,
+            white=self.seats[chess.WHITE].name,
+            black=self.seats[chess.BLACK].name,
+            event=f"Casual {self.time_control.name} game",
+        )
+        return self.game
+
+    def snapshot(self) -> dict[str, Any]:
+        state = self.game.to_json() if self.game is not None else {}
+        state["room"] = self.room.id
+        state["game"] = len(self.pgns) + (0 if self.game is None or self.game.over else 1)
+        state["colors"] = {color_name(c): {"seat": p.seat, "name": p.name, "connected": p.connected} for c, p in self.seats.items()}
+        state["rematch"] = sorted(color_name(c) for c in self.rematch)
+        return state
+
+    def result(self) -> dict[str, Any]:
+        game = self.game
+        outcome = game.outcome.to_json() if game is not None and game.outcome is not None else None
+        return {"pgn": "\n\n".join(self.pgns), "outcome": outcome, "games": len(self.pgns)}
+
+
+def _snapshot(room: rooms.Room, _who: Any) -> dict[str, Any] | None:
+    table = room.state
+    return table.snapshot() if isinstance(table, Table) else None
+
+
+async def _play_one(room: rooms.Room, table: Table) -> None:
+    """Run one game until it ends (mate, draw, flag, resignation, abandonment)."""
+    game = table.game
+    assert game is not None
+    game.start()
+    room.broadcast({"type": "start", "game": len(table.pgns) + 1, "state": table.snapshot()})
+    while not game.over:
+        try:
+            # Wake up exactly when the side to move would flag (server-authoritative clock).
+            async with asyncio.timeout(game.remaining(game.turn)):
+                player, msg = await room.receive()
+        except TimeoutError:
+            game.check_flag()
+            continue
+        except ws.Closed as exc:
+            gone = getattr(exc, "player", None)
+            if gone is None:
+                raise
+            game.abandon(table.color_of(gone))
+            break
+        color = table.color_of(player)
+        kind = msg.get("type") if isinstance(msg, dict) else None
+        try:
+            if kind == "move":
+                if "san" in msg and "uci" not in msg:
+                    played = game.move(color, msg["san"], notation="san")
+                else:
+                    played = game.move(color, msg.get("uci"))
+                room.broadcast({"type": "move", "move": played, "state": table.snapshot()})
+            elif kind == "resign":
+                game.resign(color)
+            elif kind == "offer_draw":
+                if not game.offer_draw(color):  # (an offer answering the opponent's accepts it)
+                    room.broadcast({"type": "draw_offer", "by": color_name(color)})
+            elif kind == "accept_draw":
+                game.accept_draw(color)
+            elif kind == "decline_draw":
+                game.decline_draw(color)
+                room.broadcast({"type": "draw_declined", "by": color_name(color)})
+            else:
+                player.send({"type": "error", "error": "bad_message", "detail": f"unknown message type {kind!r} during a game"})
+        except IllegalMove as err:
+            if game.over:  # the mover's flag had fallen: the game ends on time instead
+                break
+            error = "not_your_turn" if str(err) == "it is not your turn" else "illegal_move"
+            player.send({"type": "error", "error": error, "detail": str(err), "state": table.snapshot()})
+
+
+async def _wait_rematch(room: rooms.Room, table: Table, window: float) -> bool:
+    """After a game: True when both players ask for a rematch within *window* seconds."""
+    try:
+        async with asyncio.timeout(window):
+            while True:
+                try:
+                    player, msg = await room.receive()
+                except ws.Closed:
+                    return False
+                kind = msg.get("type") if isinstance(msg, dict) else None
+                color = table.color_of(player)
+                if kind == "rematch":
+                    table.rematch.add(color)
+                    if len(table.rematch) == 2:
+                        return True
+                    room.broadcast({"type": "rematch_offer", "by": color_name(color)})
+                elif kind == "leave":
+                    return False
+                else:
+                    player.send({"type": "error", "error": "game_over", "detail": "the game is over: send rematch or leave"})
+    except TimeoutError:
+        return False
+
+
+def make_game(time_controls: Mapping[str, TimeControl], *, rematch_window: float, rng: random.Random):
+    async def chess_game(room: rooms.Room) -> dict[str, Any]:
+        """A room of two: games until nobody wants a rematch; the result holds their PGN."""
+        _path, mode, _code = room.key
+        table = Table(room, time_controls[mode], rng)
+        room.state = table
+        while True:
+            table.new_game()
+            await _play_one(room, table)
+            game = table.game
+            table.pgns.append(game.pgn())
+            room.broadcast({"type": "game_over", "outcome": game.outcome.to_json(), "pgn": table.pgns[-1], "state": table.snapshot()})
+            if any(p.gone for p in room.players):
+                break  # someone left for good: no rematch
+            if not await _wait_rematch(room, table, rematch_window):
+                break
+        return table.result()
+
+    return chess_game
+
+
+def mount(
+    app: ws.App,
+    prefix: str = "/chess",
+    *,
+    time_controls: Mapping[str, tuple[float, float]] | None = None,
+    reconnect: float = 30.0,
+    rematch_window: float = 120.0,
+    rng: random.Random | None = None,
+    **lobby_options: Any,
+) -> rooms.Lobby:
+    """Add the chess page, lobby and PGN download to *app*; returns the lobby.
+
+    *time_controls* maps a lobby mode to ``(initial seconds, increment)``; by
+    default 3+2, 5+0 and 10+0.  Tests pass tiny clocks here (e.g. ``{"fast":
+    (0.5, 0)}``): a mode that only exists when a test asks for it.
+    """
+    if time_controls is None:
+        controls = {name: TimeControl.parse(name) for name in DEFAULT_TIME_CONTROLS}
+    else:
+        controls = {name: TimeControl(name, float(initial), float(increment)) for name, (initial, increment) in time_controls.items()}
+    default = next(iter(controls))
+
+    def mode(request: ws.Request) -> str:
+        name = (request.query.get("mode") or default).strip().replace(" ", "+")
+        if name not in controls:
+            raise ws.HTTPError(400, f"unknown time control {name!r}; try one of {', '.join(controls)}")
+        return name
+
+    lobby = rooms.Lobby(
+        2,
+        make_game(controls, rematch_window=rematch_window, rng=rng or random.Random()),
+        mode=mode,
+        private=True,
+        reconnect=reconnect,
+        on_resume=_snapshot,
+        on_spectate=_snapshot,
+        **lobby_options,
+    )
+
+    @app.route(prefix)
+    async def page_redirect(request: ws.Request) -> ws.Response:
+        return ws.Response.redirect(prefix + "/")
+
+    @app.route(prefix + "/config")
+    async def config(request: ws.Request) -> ws.Response:
+        return ws.Response.json({"time_controls": list(controls), "reconnect": reconnect})
+
+    @app.route(prefix + "/pgn/{room_id}")
+    async def pgn(request: ws.Request, room_id: str) -> ws.Response:
+        for done_id, result in reversed(lobby.results):
+            if done_id == room_id and isinstance(result, dict) and result.get("pgn"):
+                response = ws.Response.text(result["pgn"] + "\n")
+                response.headers.append(("Content-Disposition", f'attachment; filename="chess-{room_id}.pgn"'))
+                return response
+        room = next((r for r in lobby.rooms if r.id == room_id), None)
+        if room is not None and isinstance(room.state, Table) and room.state.pgns:
+            return ws.Response.text("\n\n".join(room.state.pgns) + "\n")
+        return ws.Response.error(404, "no finished game with this id")
+
+    app.route(prefix + "/ws")(lobby)
+    app.mount_static(prefix, STATIC)
+    return lobby
