@@ -24,7 +24,7 @@ from typing import Any
 import ws
 
 from .backend import MemoryBackend
-from .exceptions import CLOSE_CODES
+from .exceptions import CLOSE_CODES, TurnTimeout
 from .matching import Bands, Ticket
 from .room import Player, Room, RoomEvent, Spectator
 from .tokens import TokenSigner
@@ -108,17 +108,17 @@ class Lobby:
         token = request.query.get("token")
         watch = request.query.get("watch")
         code = request.query.get("code") if self.private else None
+        if code is not None:
+            code = code.strip().upper()
+            if not code:
+                raise ws.HTTPError(400, "empty room code")
+        new_code = code == "NEW"
         key = None
         if token is None and watch is None:
             mode = self.mode(request) if self.mode is not None else None
-            if code is not None and code != "new":
-                code = code.strip().upper()
-                key = (request.path, mode, code)
-            elif code == "new":
+            if new_code:
                 code = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(6))
-                key = (request.path, mode, code)
-            else:
-                key = (request.path, mode, None)
+            key = (request.path, mode, code)
         # Before the upgrade, so that the hook can refuse with ws.HTTPError(400).
         rating = float(self.rating(request)) if self.rating is not None and key is not None else None
         sock = ws.accept(request, **self._endpoint_options)
@@ -127,7 +127,7 @@ class Lobby:
                 await self._resume(sock, token)
             elif watch is not None:
                 await self._watch(sock, watch)
-            elif code is not None and request.query.get("code") != "new" and not self.backend.has_key(key):
+            elif code is not None and not new_code and not self.backend.has_key(key):
                 await self._refuse(sock, "unknown_room", f"no private room with code {code}")
             else:
                 await self._wait_for_match(request, sock, identity, key, code, rating)
@@ -172,7 +172,7 @@ class Lobby:
         sock.add_close_callback(on_close)
         try:
             groups = self.backend.join(ticket)
-            self._announce(key, code=code)
+            self._announce(key)
             for group in groups:
                 self._start(group, request)
             self._schedule_tick()
@@ -205,7 +205,7 @@ class Lobby:
         finally:
             sock.remove_close_callback(on_close)
 
-    def _announce(self, key: Hashable, *, code: str | None = None) -> None:
+    def _announce(self, key: Hashable) -> None:
         """Tell everyone waiting under *key* how many of n are here, and their place."""
         waiting = self.backend.waiting(key)
         for position, ticket in enumerate(waiting, 1):
@@ -284,6 +284,10 @@ class Lobby:
         except ws.Closed as exc:
             player = getattr(exc, "player", None)
             result = {"reason": "player_left", "player": player.info() if player else None}
+        except TurnTimeout as exc:
+            # A time-out the game did not handle is still a result, not a crash.
+            player = exc.player
+            result = {"reason": "flag_fell" if exc.flagged else "timeout", "player": player.info() if isinstance(player, Player) else None}
         except asyncio.CancelledError:
             code, reason = 1001, "server shutting down"
             raise
@@ -314,10 +318,13 @@ class Lobby:
         if player.nonce != token.nonce:
             await self._refuse(sock, "invalid_token", "invalid seat token")
             return
+        if player.expired:
+            await self._refuse(sock, "seat_expired", "the grace time for this seat is over")
+            return
         if player.gone or not self.reconnect:
             await self._refuse(sock, "seat_unavailable", "this seat is no longer held")
             return
-        room.resume(player, sock)
+        await room.resume(player, sock)
         await self._hold(room, sock)
 
     async def _watch(self, sock: ws.WebSocket, room_id: str) -> None:
@@ -325,7 +332,7 @@ class Lobby:
         if not self.allow_spectators or room is None or room.ended:
             await self._refuse(sock, "unknown_room", "no running room with this id")
             return
-        room.add_spectator(Spectator(sock))
+        await room.add_spectator(Spectator(sock))
         await self._hold(room, sock)
 
     # ------------------------------------------------------------------ introspection

@@ -9,6 +9,8 @@ reaches the game as :class:`ws.Closed` naming them (``exc.player``).
 from __future__ import annotations
 
 import asyncio
+import collections
+import inspect
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -19,7 +21,7 @@ import attrs
 import ws
 
 from . import codec
-from .exceptions import DecodeError, TurnTimeout
+from .exceptions import CLOSE_CODES, DecodeError, TurnTimeout
 from .turns import Clock
 
 __all__ = ["Player", "Spectator", "Room", "RoomEvent"]
@@ -39,6 +41,7 @@ class Player:
     token: str = attrs.field(default="", repr=False)
     nonce: str = attrs.field(default="", repr=False)
     gone: bool = False
+    expired: bool = False  # gone because the grace time ran out
     away_since: float | None = None
     _grace: asyncio.TimerHandle | None = attrs.field(default=None, repr=False)
 
@@ -92,7 +95,17 @@ class RoomEvent:
 
 
 class _Wake(Exception):
-    """Interrupts the room's mux so it sees a changed set of sockets."""
+    """Interrupts the room's mux so the game loop sees a pending event."""
+
+
+async def _call_hook(hook: Callable[..., Any] | None, *args: Any, default: Any) -> Any:
+    """Call an application hook that may be sync or async."""
+    if hook is None:
+        return default
+    value = hook(*args)
+    if inspect.isawaitable(value):
+        value = await value
+    return value
 
 
 class Room:
@@ -134,9 +147,11 @@ class Room:
         self._by_sock: dict[ws.WebSocket, Player | Spectator] = {}
         self._mux: ws.Mux | None = None
         self._done = self._loop.create_future()
+        self._pending: collections.deque[BaseException] = collections.deque()
         for player in players:
             if player.sock is not None:
                 self._by_sock[player.sock] = player
+                self._watch(player.sock)
         self._emit("created")
         for player in players:
             self._emit("joined", player)
@@ -174,19 +189,21 @@ class Room:
         return self._mux
 
     async def receive(self) -> tuple[Player, Any]:
-        """The next decoded message from a seated player."""
+        """The next decoded message from a seated player.
+
+        Raises :class:`ws.Closed` with ``exc.player`` when a player has left for
+        good (no reconnect, a deliberate close, or the grace time ran out).
+        """
         while True:
+            if self._pending:
+                raise self._pending.popleft()
             mux = self._ensure_mux()
             try:
                 sock, raw = await mux
             except _Wake:
                 continue
             except ws.Closed as exc:
-                if getattr(exc, "player", None) is not None:
-                    # A held seat expired (_expire interrupts the mux with it): this
-                    # is news for the game, not a socket of the mux closing.
-                    raise
-                self._socket_closed(exc)
+                self._sock_gone(exc.socket)  # the pending Closed, if any, is raised above
                 continue
             who = self._by_sock.get(sock)
             if isinstance(who, Spectator):
@@ -205,12 +222,23 @@ class Room:
     async def __anext__(self) -> tuple[Player, Any]:
         return await self.receive()
 
-    async def turn(self, player: Player, *, timeout: float | None = None, clock: Clock | None = None) -> Any:
+    async def turn(
+        self,
+        player: Player,
+        *,
+        timeout: float | None = None,
+        clock: Clock | None = None,
+        validate: Callable[[Any], str | None] | None = None,
+    ) -> Any:
         """Wait for *player*'s move; messages from others get a ``not_your_turn`` error.
 
-        With *clock*, the clock runs while waiting (its increment is added after
-        the move); when it runs out, or *timeout* passes, :class:`TurnTimeout`.
+        *validate(message)* returns a reason when the move is illegal: the player
+        gets an ``illegal_move`` error and the turn goes on.  With *clock*, the
+        clock runs while waiting and its increment is added after a valid move;
+        when it runs out, or *timeout* passes, :class:`TurnTimeout`.
         """
+        if player.gone:
+            raise self._gone_error(player, "player has left")
         limit = timeout
         if clock is not None:
             clock.start()
@@ -220,10 +248,15 @@ class Room:
             async with asyncio.timeout(limit):
                 while True:
                     who, message = await self.receive()
-                    if who is player:
-                        moved = True
-                        return message
-                    who.send({"type": "error", "error": "not_your_turn", "detail": f"it is {player.name}'s turn"})
+                    if who is not player:
+                        who.send({"type": "error", "error": "not_your_turn", "detail": f"it is {player.name}'s turn"})
+                        continue
+                    problem = validate(message) if validate is not None else None
+                    if problem:
+                        who.send({"type": "error", "error": "illegal_move", "detail": str(problem)})
+                        continue
+                    moved = True
+                    return message
         except TimeoutError:
             flagged = clock is not None and clock.remaining <= 0
             if clock is not None:
@@ -235,52 +268,56 @@ class Room:
 
     # ------------------------------------------------------------------ comings and goings
 
-    def _socket_closed(self, exc: ws.Closed) -> None:
-        who = self._by_sock.pop(exc.socket, None)
+    def _watch(self, sock: ws.WebSocket) -> None:
+        """Notice *sock* closing at once, whether or not the game is reading."""
+        sock.add_close_callback(self._sock_gone)
+
+    def _sock_gone(self, sock: ws.WebSocket) -> None:
+        """A player's or spectator's connection ended (idempotent)."""
+        who = self._by_sock.pop(sock, None)
+        if self._mux is not None:
+            self._mux.discard(sock)
         if isinstance(who, Spectator):
             if who in self.spectators:
                 self.spectators.remove(who)
             return
-        if who is None or who.sock is not exc.socket:
-            return  # replaced by a reconnect already
+        if who is None or who.sock is not sock or self.ended:
+            return  # replaced by a reconnect already, or the game is over
         player = who
         player.sock = None
-        if self.reconnect and not self._shutting_down() and not self.ended:
+        code = sock.close_code if sock.close_code is not None else 1006
+        # A client closing with 1000 leaves on purpose; anything else (a reload
+        # sends 1001, a lost network gives 1006) holds the seat when allowed.
+        if self.reconnect and code != 1000 and not self._shutting_down():
             player.away_since = time.monotonic()
-            player._grace = self._loop.call_later(self.reconnect, self._expire, player, exc)
+            player._grace = self._loop.call_later(self.reconnect, self._expire, player)
             self.broadcast({"type": "player_left", "player": player.info(), "reconnect": self.reconnect})
-            self._emit("left", player, exc.code)
+            self._emit("left", player, code)
             return
-        self._leave_for_good(player, exc)
+        self._leave_for_good(player, code, sock.close_reason or "player left")
 
-    def _leave_for_good(self, player: Player, exc: ws.Closed) -> None:
-        player.gone = True
-        self.broadcast({"type": "player_left", "player": player.info(), "reconnect": None})
-        self._emit("left", player, exc.code)
-        exc.player = player  # type: ignore[attr-defined]
-        raise exc
-
-    def _expire(self, player: Player, exc: ws.Closed) -> None:
-        """The grace time is over: the game sees the player leave (the seed's Closed)."""
-        player._grace = None
-        if player.sock is not None or self.ended:
-            return
-        player.gone = True
-        self.broadcast({"type": "player_left", "player": player.info(), "reconnect": None})
-        self._emit("left", player, "expired")
-        closed = ws.Closed(exc.message, code=exc.code, reason="seat expired", socket=exc.socket)
+    def _gone_error(self, player: Player, reason: str, code: int = 1006) -> ws.Closed:
+        closed = ws.Closed(None, code=code, reason=reason, socket=None)
         closed.player = player  # type: ignore[attr-defined]
-        self._ensure_interrupt(closed)
+        return closed
 
-    def _ensure_interrupt(self, exc: BaseException) -> None:
-        if self._mux is None:
-            socks = [p.sock for p in self.players if p.sock is not None]
-            if socks:
-                self._ensure_mux()
+    def _leave_for_good(self, player: Player, code: int | str, reason: str) -> None:
+        """Tell everyone, and queue the seed's Closed naming *player* for the game."""
+        player.gone = True
+        self.broadcast({"type": "player_left", "player": player.info(), "reconnect": None})
+        self._emit("left", player, code)
+        self._pending.append(self._gone_error(player, reason, code if isinstance(code, int) else 1006))
         if self._mux is not None:
-            self._mux.interrupt(exc)
+            self._mux.interrupt(_Wake())
 
-    def resume(self, player: Player, sock: ws.WebSocket) -> None:
+    def _expire(self, player: Player) -> None:
+        """The grace time is over: the game sees the player leave."""
+        player._grace = None
+        if player.sock is None and not self.ended and not player.gone:
+            player.expired = True
+            self._leave_for_good(player, "expired", "seat expired")
+
+    async def resume(self, player: Player, sock: ws.WebSocket) -> None:
         """Give *player*'s seat to a new connection (a reconnect with the seat token)."""
         if player._grace is not None:
             player._grace.cancel()
@@ -289,14 +326,16 @@ class Room:
         player.sock = sock
         player.away_since = None
         self._by_sock[sock] = player
+        self._watch(sock)
         if old is not None and old is not sock:
             self._by_sock.pop(old, None)
             if self._mux is not None:
                 self._mux.discard(old)
-            old.close(4005, "replaced by a new connection")
+            old.text(codec.encode_text({"type": "error", "error": "replaced", "detail": "this seat was taken by a new connection"}))
+            old.close(CLOSE_CODES["replaced"], "replaced by a new connection")
         if self._mux is not None:
             self._mux.add(sock)
-        state = self._on_resume(self, player) if self._on_resume is not None else self.state
+        state = await _call_hook(self._on_resume, self, player, default=self.state)
         player.send(
             {
                 "type": "resumed",
@@ -309,13 +348,14 @@ class Room:
         self.broadcast({"type": "player_returned", "player": player.info()}, exclude=[player])
         self._emit("returned", player)
 
-    def add_spectator(self, spectator: Spectator) -> None:
+    async def add_spectator(self, spectator: Spectator) -> None:
         """Let *spectator* watch: it gets the current state (``on_spectate``) and broadcasts."""
         self.spectators.append(spectator)
         self._by_sock[spectator.sock] = spectator
+        self._watch(spectator.sock)
         if self._mux is not None:
             self._mux.add(spectator.sock)
-        state = self._on_spectate(self, spectator) if self._on_spectate is not None else self.state
+        state = await _call_hook(self._on_spectate, self, spectator, default=self.state)
         spectator.send({"type": "spectating", "room": self.id, "players": [p.info() for p in self.players], "state": state})
 
     # ------------------------------------------------------------------ ending

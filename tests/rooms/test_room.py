@@ -334,8 +334,8 @@ async def test_after_the_grace_time_the_seat_is_gone():
         assert seen == [(1, "seat expired")]
         assert events[-1] == ("left", "b", "expired")
         late = await Bot.connect(server, token=b.matched["token"])
-        assert (await late.recv())["error"] == "seat_unavailable"
-        assert (await late.closed()).code == 4002
+        assert (await late.recv())["error"] == "seat_expired"
+        assert (await late.closed()).code == 4006
         a.send("end")
         assert (await a.recv())["result"] == {"winner": "a"}
         await close_all([a])
@@ -345,7 +345,7 @@ async def test_after_the_grace_time_the_seat_is_gone():
 async def test_reconnect_at_the_last_moment(delay):
     """Around the end of the grace time exactly one thing happens: either the seat
     is taken back (and the game never sees the player leave) or it expired
-    (the game sees ws.Closed, the token is refused with 4002)."""
+    (the game sees ws.Closed, the token is refused with 4006)."""
     seen = []
 
     async def game(room):
@@ -369,8 +369,8 @@ async def test_reconnect_at_the_last_moment(delay):
             assert seen == []
             assert delay < 0.3 + 0.1
         else:
-            assert first["error"] == "seat_unavailable"
-            assert (await b2.closed()).code == 4002
+            assert first["error"] == "seat_expired"
+            assert (await b2.closed()).code == 4006
             assert seen == [1]
             assert delay > 0.3 - 0.1
         if delay == 0.2:
