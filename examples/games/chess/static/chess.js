@@ -112,6 +112,7 @@ client.on("message", (msg) => {
       setState(msg.state);
       break;
     case "move":
+      if (!$("notice").classList.contains("error") || msg.move.color === myColor) notice("");
       setState(msg.state);
       break;
     case "draw_offer":
@@ -180,6 +181,8 @@ function parseFen(fen) {
 function drawBoard() {
   const board = $("board");
   const pieces = state ? parseFen(state.fen) : {};
+  board.dataset.fen = state ? state.fen : "";      // for tests and curious readers
+  board.dataset.color = myColor || "spectator";
   const flip = myColor === "black";
   const last = state && state.last ? [state.last.slice(0, 2), state.last.slice(2, 4)] : [];
   const turnKing = state && state.check ? (state.turn === "white" ? "K" : "k") : null;
@@ -189,7 +192,7 @@ function drawBoard() {
       const file = flip ? 7 - f : f, rank = flip ? r + 1 : 8 - r;
       const name = FILES[file] + rank;
       const sq = document.createElement("div");
-      sq.className = `sq ${(file + rank) % 2 ? "light" : "dark"}`;
+      sq.className = `sq ${(file + rank) % 2 ? "dark" : "light"}`;  // a1 is dark
       sq.dataset.square = name;
       if (last.includes(name)) sq.classList.add("last");
       if (name === selected) sq.classList.add("selected");
@@ -202,10 +205,11 @@ function drawBoard() {
         span.textContent = GLYPH[piece.toLowerCase()] + "\uFE0E";
         sq.append(span);
       }
-      if (f === 0 || r === 7) {
+      for (const [show, kind, text] of [[f === 0, "rank", rank], [r === 7, "file", FILES[file]]]) {
+        if (!show) continue;
         const c = document.createElement("span");
-        c.className = "coord";
-        c.textContent = (f === 0 ? rank : "") + (r === 7 ? FILES[file] : "");
+        c.className = `coord ${kind}`;
+        c.textContent = text;
         sq.append(c);
       }
       board.append(sq);
