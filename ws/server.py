@@ -58,7 +58,7 @@ class ServerLimits:
 class HTTPConnection(asyncio.Protocol):
     """One TCP connection while it speaks HTTP (before any upgrade)."""
 
-    __slots__ = ("server", "transport", "peer", "_parser", "_task", "_timer", "_upgraded", "_closing", "_over_limit")
+    __slots__ = ("server", "transport", "peer", "_parser", "_task", "_timer", "_upgraded", "_closing", "_over_limit", "_idle")
 
     def __init__(self, server: Server) -> None:
         self.server = server
@@ -76,6 +76,7 @@ class HTTPConnection(asyncio.Protocol):
         self._upgraded = False
         self._closing = False
         self._over_limit = False
+        self._idle = False  # kept alive, and no byte of a next request yet
 
     # -------------------------------------------------------------- asyncio.Protocol
 
@@ -87,6 +88,7 @@ class HTTPConnection(asyncio.Protocol):
         self._arm_timer(self.server.limits.handshake_timeout)
 
     def data_received(self, data: bytes) -> None:
+        self._idle = False
         if self._over_limit:
             # Answer as soon as the client speaks, so it reads a 503, not a reset.
             self._refuse(HTTPError(503, "too many connections", [("Retry-After", "5")]))
@@ -119,6 +121,12 @@ class HTTPConnection(asyncio.Protocol):
     def _timed_out(self) -> None:
         self._timer = None
         if self._task is None and not self._upgraded:
+            if self._idle:
+                # An idle keep-alive connection is closed quietly (RFC 7230 6.5): a 408
+                # could cross a request the client is sending and be read as its answer.
+                self._closing = True
+                self.transport.close()
+                return
             # A request that never completes gets 408 (RFC 7231 6.5.7), then the door.
             self._refuse(HTTPError(408, "request timeout"))
 
@@ -172,6 +180,7 @@ class HTTPConnection(asyncio.Protocol):
                 return
         finally:
             self._task = None
+        self._idle = True
         self._arm_timer(self.server.limits.keepalive_timeout)
         try:
             self._next_request()  # a pipelined request may be waiting
