@@ -355,6 +355,10 @@ class WebSocket(asyncio.Protocol):
                 return msg
             if self._lost or self._conn.state is State.CLOSED:
                 raise self._closed_error()
+            if self._waiter is not None:
+                # One waiter per socket: a second one would replace the first, which
+                # would then never wake, not even on disconnect.
+                raise RuntimeError("another task is already waiting for a message on this WebSocket")
             fut = self._loop.create_future()
             self._waiter = fut
             try:

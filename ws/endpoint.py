@@ -155,6 +155,12 @@ def endpoint(
             except Exception:
                 logger.exception("error in WebSocket handler %s", getattr(fn, "__qualname__", fn))
                 code, reason = 1011, "internal error"
+            except BaseExceptionGroup as errors:
+                # A TaskGroup wraps Closed raised in its body into a BaseExceptionGroup
+                # (Python 3.11): a group of nothing but Closed is just the disconnect.
+                if errors.split(Closed)[1] is not None:
+                    code, reason = 1011, "internal error"
+                    raise
             finally:
                 await _finish([sock], code, reason)
             return UPGRADED
@@ -221,6 +227,12 @@ def aggregate(
             except Exception:
                 logger.exception("error in aggregate handler %s", getattr(fn, "__qualname__", fn))
                 code, reason = 1011, "internal error"
+            except BaseExceptionGroup as errors:
+                # A TaskGroup wraps Closed raised in its body into a BaseExceptionGroup
+                # (Python 3.11): a group of nothing but Closed is just the disconnect.
+                if errors.split(Closed)[1] is not None:
+                    code, reason = 1011, "internal error"
+                    raise
             finally:
                 try:
                     await _finish(socks, code, reason)

@@ -136,6 +136,9 @@ class Mux:
                 if _is_done(sock):
                     self.discard(sock)
                     raise sock._closed_error()
+            if self._waiter is not None:
+                # As for a socket: a second waiter would leave the first asleep for good.
+                raise RuntimeError("another task is already waiting on this mux")
             fut = self._loop.create_future()
             self._waiter = fut
             try:
