@@ -248,7 +248,13 @@ class WebSocket(asyncio.Protocol):
             self._handshake_done()
         elif conn.failure is not None:
             logger.info("closing %r: %s", self, conn.failure)
-            self._start_close_timer()
+            if self._is_server:
+                # RFC 6455 7.1.7: after failing the connection we MUST NOT process more
+                # data, so the peer's close frame would be ignored: the server closes
+                # the TCP connection now rather than waiting out close_timeout.
+                self.transport.close()
+            else:
+                self._start_close_timer()
 
     def eof_received(self) -> bool | None:
         return None  # close the transport; connection_lost follows

@@ -98,6 +98,8 @@ def check_request(head: RequestHead | Request) -> str:
     if head.version != "1.1":
         raise InvalidHandshake(400, "WebSocket handshakes need HTTP/1.1")
     headers = head.headers
+    # RFC 6455 4.2.1 item 2 and RFC 7230 5.4: exactly one Host header (400 otherwise)
+    _unique(headers, "Host")
     # RFC 6455 4.2.1 items 3 and 4: Upgrade contains "websocket", Connection "Upgrade"
     if not _has_token(headers, "Upgrade", "websocket"):
         raise InvalidHandshake(400, "missing or invalid Upgrade header")
