@@ -111,12 +111,20 @@ async def test_chess_two_pages_are_matched_and_play_by_clicking(browser) -> None
         await expect(black.locator("#moves li span")).to_have_count(6)
         await expect(white.locator("#notice")).to_contain_text("is back")
 
+        # a spectator opens the game's link late and sees the same position
+        watch = await white.locator("#watch-link").get_attribute("href")
+        spectator, spectator_errors = await new_page(browser, base, watch)
+        await expect(board_of(spectator)).to_have_attribute("data-fen", fen)
+        await expect(board_of(spectator)).to_have_attribute("data-color", "spectator")
+        await expect(spectator.locator("#status")).to_contain_text("Watching")
+        pages.append((spectator, spectator_errors))
+
         # an illegal move is refused with a reason
         await click_move(white, "c4c8")
         await expect(white.locator("#notice")).to_contain_text("cannot move from c4 to c8")
 
         await click_move(white, "h5f7")
-        for page in (white, black):
+        for page in (white, black, spectator):
             await expect(page.locator("#status")).to_contain_text("Game over: 1-0")
             await expect(page.locator("#status")).to_contain_text("checkmate")
         await expect(white.locator("#after")).to_be_visible()

@@ -148,6 +148,7 @@ function setState(s) {
   myColor = mySeat === null ? null : (s.colors.white.seat === mySeat ? "white" : "black");
   $("draw-offer").hidden = !(s.draw_offer && myColor && s.draw_offer !== myColor);
   $("actions").hidden = !myColor || !!s.outcome;
+  if (s.outcome && myColor) $("after").hidden = false;  // also after a reload between games
   $("share").hidden = false;
   $("watch-link").href = `/chess/?watch=${s.room}`;
   $("watch-link").textContent = `${location.origin}/chess/?watch=${s.room}`;
