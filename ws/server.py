@@ -317,6 +317,10 @@ class Server:
 
     async def _start(self, host: str | None, port: int, ssl: _ssl.SSLContext | None, **kwargs: Any) -> None:
         loop = asyncio.get_running_loop()
+        if ssl is not None and self.limits.handshake_timeout is not None:
+            # The TLS handshake comes before connection_made, so our timer cannot see a
+            # silent client; bound it by the same limit instead of asyncio's 60 s.
+            kwargs.setdefault("ssl_handshake_timeout", self.limits.handshake_timeout)
         self._server = await loop.create_server(lambda: HTTPConnection(self), host, port, ssl=ssl, **kwargs)
 
     async def serve_forever(self) -> None:
