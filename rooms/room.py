@@ -131,6 +131,9 @@ class Room:
     ) -> None:
         self.id = room_id
         self.key = key
+        # The lobby's key is (path, mode, private code); mode and code are public.
+        self.mode: Any = key[1] if isinstance(key, tuple) and len(key) == 3 else None
+        self.code: str | None = key[2] if isinstance(key, tuple) and len(key) == 3 else None
         self.players = players
         self.spectators: list[Spectator] = []
         self.reconnect = reconnect

@@ -182,7 +182,7 @@ async def _wait_rematch(room: rooms.Room, table: Table, window: float) -> bool:
 def make_game(time_controls: Mapping[str, TimeControl], *, rematch_window: float, rng: random.Random):
     async def chess_game(room: rooms.Room) -> dict[str, Any]:
         """A room of two: games until nobody wants a rematch; the result holds their PGN."""
-        _path, mode, _code = room.key
+        mode = room.mode
         table = Table(room, time_controls[mode], rng)
         room.state = table
         while True:
