@@ -253,8 +253,9 @@ class WebSocket(asyncio.Protocol):
                 # data, so the peer's close frame would be ignored: the server closes
                 # the TCP connection now rather than waiting out close_timeout.
                 self.transport.close()
-            else:
-                self._start_close_timer()
+            # close() waits for the write buffer to drain: a peer that does not
+            # read would keep the socket forever, so close_timeout aborts it.
+            self._start_close_timer()
 
     def eof_received(self) -> bool | None:
         return None  # close the transport; connection_lost follows
@@ -306,8 +307,9 @@ class WebSocket(asyncio.Protocol):
         if self._is_server:
             # RFC 6455 7.1.1: the server closes the TCP connection first.
             self.transport.close()
-        else:
-            self._start_close_timer()  # wait for the server to close the TCP connection
+        # The client waits for the server to close the TCP connection; the server
+        # for its buffer to drain.  Either way close_timeout bounds the wait.
+        self._start_close_timer()
 
     def _start_close_timer(self) -> None:
         if self._close_timer is None and not self._lost:
