@@ -12,6 +12,8 @@ import urllib.parse
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import attrs
+
 from . import handshake
 from .connection import Options, WebSocket
 from .deflate import DeflateConfig, Deflater, Inflater, client_accept, client_offer
@@ -130,6 +132,13 @@ class _ClientProtocol(asyncio.Protocol):
             self._done.set_exception(InvalidHandshake(0, "connection closed during the opening handshake"))
 
 
+def _options(options: Options | None, limits: dict[str, Any]) -> Options:
+    """*options* with the keyword *limits* applied on top (as ``ws.endpoint`` does)."""
+    if options is None:
+        return Options(**limits)
+    return attrs.evolve(options, **limits) if limits else options
+
+
 def _deflate_config(compression: DeflateConfig | bool | None) -> DeflateConfig | None:
     if compression is True:
         return _DEFAULT_DEFLATE
@@ -157,8 +166,7 @@ async def connect(
     *open_timeout* seconds, or :class:`OSError` when the TCP connection fails.
     """
     secure, host, port, path = _parse_url(url)
-    if options is None:
-        options = Options(**limits)
+    options = _options(options, limits)
     if secure and ssl is None:
         ssl = True
     elif not secure and ssl:
@@ -201,8 +209,7 @@ async def client(
     The handshake is read through *reader*; then the transport under *writer*
     is handed to the returned WebSocket (the streams are not used afterwards).
     """
-    if options is None:
-        options = Options(**limits)
+    options = _options(options, limits)
     transport = writer.transport
     if host is None:
         peer = transport.get_extra_info("peername")

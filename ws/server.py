@@ -249,6 +249,7 @@ class Server:
         self._tasks: set[asyncio.Task] = set()
         self._closed = asyncio.Event()
         self._closer: asyncio.Task | None = None
+        self._owned: set[asyncio.Task] = set()
         self._open = 0
         self._per_ip: dict[str, int] = {}
 
@@ -276,10 +277,14 @@ class Server:
         }
 
     def spawn(self, coro: Any) -> asyncio.Task:
-        """Run *coro* in a task the server owns: shutdown waits for it (up to
-        ``shutdown_timeout``), then cancels it.  For work that outlives one
-        connection, such as a game whose players may reconnect."""
-        return self._spawn(coro)
+        """Run *coro* in a task the server owns, for work that outlives one
+        connection (a game whose players may reconnect).  On shutdown these tasks
+        are cancelled first, while their sockets are still open, so they can tell
+        their clients why (then the sockets are closed with 1001)."""
+        task = self._spawn(coro)
+        self._owned.add(task)
+        task.add_done_callback(self._owned.discard)
+        return task
 
     def _spawn(self, coro: Any) -> asyncio.Task:
         task = asyncio.get_running_loop().create_task(coro)
@@ -334,14 +339,20 @@ class Server:
         self.closing = True
         if self._server is not None:
             self._server.close()
+        for task in list(self._owned):
+            task.cancel()
+        self._closer = asyncio.get_running_loop().create_task(self._finish())
+
+    async def _finish(self) -> None:
+        if self._owned:
+            # Let spawned work (games) react to its cancellation while its
+            # sockets are open; bounded, as everything in shutdown.
+            await asyncio.wait(set(self._owned), timeout=min(1.0, self.limits.shutdown_timeout))
         for sock in list(self._sockets):
             sock.close(1001, "server shutting down")
         for http in list(self._connections):
             if http._task is None and http.transport is not None:
                 http.transport.close()
-        self._closer = asyncio.get_running_loop().create_task(self._finish())
-
-    async def _finish(self) -> None:
         tasks = set(self._tasks)
         if tasks:
             _, pending = await asyncio.wait(tasks, timeout=self.limits.shutdown_timeout)
