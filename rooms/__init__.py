@@ -19,6 +19,15 @@ from .room import Player, Room, RoomEvent, Spectator
 from .tokens import SeatToken, TokenSigner
 from .turns import Clock, TurnOrder
 
+
+def __getattr__(name: str):
+    # The Redis backend needs the ``redis`` extra: imported only when asked for.
+    if name in ("RedisBackend", "RemoteSocket"):
+        from . import redis_backend
+
+        return getattr(redis_backend, name)
+    raise AttributeError(f"module 'rooms' has no attribute {name!r}")
+
 __all__ = [
     "Lobby",
     "lobby",
@@ -32,6 +41,8 @@ __all__ = [
     "Matchmaker",
     "Ticket",
     "MemoryBackend",
+    "RedisBackend",
+    "RemoteSocket",
     "TokenSigner",
     "SeatToken",
     "encode_text",

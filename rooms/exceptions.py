@@ -44,6 +44,8 @@ CLOSE_CODES = {
     "game_over": 1000,
     "server_shutdown": 1001,
     "internal_error": 1011,
+    "host_lost": 1012,  # cluster: the process hosting the room died (after ``ended``)
+    "unavailable": 1013,  # cluster: Redis or the room's host unreachable; try again
     "lobby_timeout": 4000,
     "invalid_token": 4001,
     "seat_unavailable": 4002,

@@ -73,7 +73,8 @@ class Lobby:
         on_spectate: Callable[[Room, Spectator], Any] | None = None,
         spectators: bool = True,
         secret: bytes | str | None = None,
-        backend: MemoryBackend | None = None,
+        backend: Any = None,
+        name: str | None = None,
         keep_results: int = 100,
         **endpoint_options: Any,
     ) -> None:
@@ -93,7 +94,13 @@ class Lobby:
         self.on_spectate = on_spectate
         self.allow_spectators = spectators
         self.tokens = TokenSigner(secret)
-        self.backend = backend or MemoryBackend(n, bands=bands if rating is not None else None)
+        self.secret_given = secret is not None
+        self.bands = bands if rating is not None else None
+        self.name = name or getattr(game, "__name__", "lobby")
+        # A cluster backend (rooms.RedisBackend) is shared by the lobbies of a
+        # process; ``attach`` gives this lobby its own view of it.
+        self.backend = backend.attach(self) if hasattr(backend, "attach") else backend or MemoryBackend(n, bands=self.bands)
+        self._cluster = getattr(self.backend, "distributed", False)
         self.results: deque[tuple[str, Any]] = deque(maxlen=keep_results)
         self._auth = auth
         self._endpoint_options = endpoint_options
@@ -123,7 +130,9 @@ class Lobby:
         rating = float(self.rating(request)) if self.rating is not None and key is not None else None
         sock = ws.accept(request, **self._endpoint_options)
         try:
-            if token is not None:
+            if self._cluster:
+                await self._cluster_call(request, sock, identity, key, code, new_code, token, watch, rating)
+            elif token is not None:
                 await self._resume(sock, token)
             elif watch is not None:
                 await self._watch(sock, watch)
@@ -136,6 +145,20 @@ class Lobby:
         finally:
             await _drain_close(sock)
         return None
+
+    async def _cluster_call(self, request, sock, identity, key, code, new_code, token, watch, rating) -> None:
+        """The same three paths on a cluster backend: matching, reconnects and
+        watching may all involve rooms hosted by other processes."""
+        backend = self.backend
+        await backend.start(request.server)
+        if token is not None:
+            await backend.resume(sock, token)
+        elif watch is not None:
+            await backend.watch(sock, watch)
+        elif code is not None and not new_code and not await backend.has_key(key):
+            await self._refuse(sock, "unknown_room", f"no private room with code {code}")
+        else:
+            await backend.wait_for_match(request, sock, identity, key, rating)
 
     async def _identify(self, request: ws.Request) -> Any:
         if self._auth is None:
@@ -244,17 +267,24 @@ class Lobby:
                 self._announce(ticket.key)
             return
         room_id = secrets.token_urlsafe(9).replace(".", "")
+        seats = [(t.payload.identity, t.payload.sock) for t in group]
+        room, players = self._open_room(room_id, seats, group[0].key, request.server)
+        for ticket, player in zip(group, players):
+            ticket.payload.matched.set_result((room, player))
+        request.server.spawn(self._run(room))
+
+    def _open_room(self, room_id: str, seats: list[tuple[Any, Any]], key: Hashable, server: ws.Server) -> tuple[Room, list[Player]]:
+        """Create the room for *seats* (identity, socket) in seat order, register it
+        with the backend and send everyone ``matched``.  The caller starts the game."""
         players = []
-        for seat, ticket in enumerate(group):
-            waiting: _Waiting = ticket.payload
+        for seat, (identity, sock) in enumerate(seats):
             token, parsed = self.tokens.issue(room_id, seat)
-            name = waiting.identity.get("name") if isinstance(waiting.identity, dict) else str(waiting.identity)
-            players.append(Player(seat, name, waiting.identity, waiting.sock, token=token, nonce=parsed.nonce))
-        server = request.server
+            name = identity.get("name") if isinstance(identity, dict) else str(identity)
+            players.append(Player(seat, name, identity, sock, token=token, nonce=parsed.nonce))
         room = Room(
             room_id,
             players,
-            key=group[0].key,
+            key=key,
             reconnect=self.reconnect,
             on_event=self.on_event,
             on_resume=self.on_resume,
@@ -273,9 +303,7 @@ class Lobby:
                     "players": [p.info() for p in players],
                 }
             )
-        for ticket, player in zip(group, players):
-            ticket.payload.matched.set_result((room, player))
-        server.spawn(self._run(room))
+        return room, players
 
     async def _run(self, room: Room) -> None:
         code, reason, result = 1000, "game over", None
@@ -308,24 +336,27 @@ class Lobby:
             await self._refuse(sock, "invalid_token", "invalid seat token")
             return
         room = self.backend.get_room(token.room_id)
+        found = self._check_seat(room, token)
+        if isinstance(found, tuple):
+            await self._refuse(sock, *found)
+            return
+        await room.resume(found, sock)
+        await self._hold(room, sock)
+
+    def _check_seat(self, room: Room | None, token: Any) -> Player | tuple[str, str]:
+        """The player a verified seat *token* may take back, or ``(error, detail)``."""
         if room is None or room.ended:
-            await self._refuse(sock, "unknown_room", "this room is over or unknown")
-            return
+            return "unknown_room", "this room is over or unknown"
         if token.seat >= len(room.players):
-            await self._refuse(sock, "invalid_token", "invalid seat token")
-            return
+            return "invalid_token", "invalid seat token"
         player = room.players[token.seat]
         if player.nonce != token.nonce:
-            await self._refuse(sock, "invalid_token", "invalid seat token")
-            return
+            return "invalid_token", "invalid seat token"
         if player.expired:
-            await self._refuse(sock, "seat_expired", "the grace time for this seat is over")
-            return
+            return "seat_expired", "the grace time for this seat is over"
         if player.gone or not self.reconnect:
-            await self._refuse(sock, "seat_unavailable", "this seat is no longer held")
-            return
-        await room.resume(player, sock)
-        await self._hold(room, sock)
+            return "seat_unavailable", "this seat is no longer held"
+        return player
 
     async def _watch(self, sock: ws.WebSocket, room_id: str) -> None:
         room = self.backend.get_room(room_id)
@@ -343,7 +374,7 @@ class Lobby:
         return self.backend.rooms()
 
     def waiting(self) -> int:
-        """How many players are waiting for a match."""
+        """How many players are waiting for a match (on a cluster: in this process)."""
         return len(self.backend)
 
 

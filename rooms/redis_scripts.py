@@ -1,0 +1,222 @@
+"""The Lua scripts of :mod:`rooms.redis_backend`: every change to the waiting
+queues is one script, so Redis runs it atomically and no two processes can seat
+the same ticket twice, whatever the timing.
+
+Matching follows :mod:`rooms.matching` (first come, first served per key; n per
+group; rating bands that widen while a ticket waits, greedy fill from the oldest
+ticket).  Times are Redis's own clock (``TIME``), so processes with skewed
+clocks still agree on who came first.
+
+Keys, all under the prefix ``P`` (``ARGV[1]``)::
+
+    P node:<id>     string, with a TTL: the node is alive while it exists
+    P nodes         set of node ids that have registered
+    P in:<id>       stream: the node's inbox (groups, queue changes, bridged traffic)
+    P q:<queue>     sorted set: waiting ticket ids, scored by join time (seconds)
+    P queues        set of queue names with waiting tickets
+    P t:<ticket>    hash: node, q, at, r (rating), d (JSON data); after a match a
+                    ``room`` field and a 60 s TTL (so a retried join is refused)
+    P nt:<id>       set: waiting tickets owned by the node
+    P room:<id>     hash: host, lobby -- where a running room lives
+    P nr:<id>       set: rooms hosted by the node
+    P secret        the seat token secret shared by the cluster (unless configured)
+
+The keys are built inside the scripts, so this works with one Redis server (or a
+replicated primary), not with Redis Cluster.
+"""
+
+from __future__ import annotations
+
+__all__ = ["COMMON", "JOIN", "LEAVE", "TICK", "SWEEP", "SEND"]
+
+INBOX_MAXLEN = 100_000  # a safety cap: readers trim their inbox as they read
+
+COMMON = f"""
+local P = ARGV[1]
+local function now()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
+local function notify(node, msg)
+  if redis.call('EXISTS', P .. 'node:' .. node) == 1 then
+    redis.call('XADD', P .. 'in:' .. node, 'MAXLEN', '~', {INBOX_MAXLEN}, '*', 'j', msg)
+  end
+end
+local function notify_queue(q, extra)
+  local msg = cjson.encode({{k = 'q', q = q}})
+  local done = {{}}
+  for _, tid in ipairs(redis.call('ZRANGE', P .. 'q:' .. q, 0, -1)) do
+    local node = redis.call('HGET', P .. 't:' .. tid, 'node')
+    if node and not done[node] then done[node] = true; notify(node, msg) end
+  end
+  if extra and not done[extra] then notify(extra, msg) end
+end
+local function bands_from(i)
+  if ARGV[i] == '' then return nil end
+  return {{tonumber(ARGV[i]), tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])}}
+end
+local function band_at(b, waited)
+  local w = b[1] + b[2] * math.max(0, waited)
+  if b[3] then return math.min(w, b[3]) end
+  return w
+end
+local function find_group(ids, n, bands, t)
+  if not bands then
+    local g = {{}}
+    for i = 1, n do g[i] = ids[i] end
+    return g
+  end
+  local info = {{}}
+  for i, tid in ipairs(ids) do
+    local h = redis.call('HMGET', P .. 't:' .. tid, 'at', 'r')
+    info[i] = {{tonumber(h[1]) or t, tonumber(h[2]) or 0}}
+  end
+  local function compatible(a, b)
+    local limit = math.min(band_at(bands, t - info[a][1]), band_at(bands, t - info[b][1]))
+    return math.abs(info[a][2] - info[b][2]) <= limit
+  end
+  for i = 1, #ids do
+    if #ids - i + 1 < n then return nil end
+    local g = {{i}}
+    for j = i + 1, #ids do
+      local ok = true
+      for _, m in ipairs(g) do
+        if not compatible(m, j) then ok = false; break end
+      end
+      if ok then
+        g[#g + 1] = j
+        if #g == n then
+          local out = {{}}
+          for k, x in ipairs(g) do out[k] = ids[x] end
+          return out
+        end
+      end
+    end
+  end
+  return nil
+end
+-- Seat every complete group of queue q; the host of a group is the node of the
+-- ticket that completed it (completing), or else of its first ticket.
+local function match(q, n, bands, lobby, completing)
+  local qk = P .. 'q:' .. q
+  local formed = 0
+  local t = now()
+  while true do
+    local ids = redis.call('ZRANGE', qk, 0, -1)
+    if #ids < n then break end
+    local g = find_group(ids, n, bands, t)
+    if not g then break end
+    local host = nil
+    local seats = {{}}
+    for i, tid in ipairs(g) do
+      local tk = P .. 't:' .. tid
+      local h = redis.call('HMGET', tk, 'node', 'd')
+      seats[i] = {{tid, h[1] or '', h[2] or '{{}}'}}
+      if tid == completing then host = h[1] end
+      redis.call('ZREM', qk, tid)
+      if h[1] then redis.call('SREM', P .. 'nt:' .. h[1], tid) end
+      redis.call('HSET', tk, 'room', '1')
+      redis.call('PEXPIRE', tk, 60000)
+    end
+    host = host or seats[1][2]
+    local rid = string.sub(redis.sha1hex(table.concat(g, ',')), 1, 12)
+    redis.call('HSET', P .. 'room:' .. rid, 'host', host, 'lobby', lobby)
+    redis.call('SADD', P .. 'nr:' .. host, rid)
+    local msg = cjson.encode({{k = 'g', room = rid, host = host, lobby = lobby, q = q, seats = seats}})
+    local sent = {{[host] = true}}
+    notify(host, msg)
+    for _, s in ipairs(seats) do
+      if not sent[s[2]] then sent[s[2]] = true; notify(s[2], msg) end
+    end
+    formed = formed + 1
+  end
+  if redis.call('EXISTS', qk) == 0 then redis.call('SREM', P .. 'queues', q) end
+  return formed
+end
+"""
+
+# ARGV: P, queue, ticket, node, at ('' = now), rating, data, n, lobby, band, widen, max_band
+# -> {status, at}: status 1 queued, 0 already known (queued or matched), -1 node not registered
+JOIN = (
+    COMMON
+    + """
+local q, tid, node = ARGV[2], ARGV[3], ARGV[4]
+if redis.call('EXISTS', P .. 'node:' .. node) == 0 then return {-1, ''} end
+local tk = P .. 't:' .. tid
+if redis.call('EXISTS', tk) == 1 then return {0, redis.call('HGET', tk, 'at') or ''} end
+local at = string.format('%.6f', tonumber(ARGV[5]) or now())
+redis.call('HSET', tk, 'node', node, 'q', q, 'at', at, 'r', ARGV[6], 'd', ARGV[7])
+redis.call('ZADD', P .. 'q:' .. q, at, tid)
+redis.call('SADD', P .. 'nt:' .. node, tid)
+redis.call('SADD', P .. 'queues', q)
+match(q, tonumber(ARGV[8]), bands_from(10), ARGV[9], tid)
+notify_queue(q, node)
+return {1, at}
+"""
+)
+
+# ARGV: P, ticket -> 1 if it was waiting and is gone now, 0 if unknown or already matched
+LEAVE = (
+    COMMON
+    + """
+local tid = ARGV[2]
+local tk = P .. 't:' .. tid
+local h = redis.call('HMGET', tk, 'q', 'node', 'room')
+if not h[1] or h[3] then return 0 end
+redis.call('ZREM', P .. 'q:' .. h[1], tid)
+redis.call('SREM', P .. 'nt:' .. h[2], tid)
+redis.call('DEL', tk)
+if redis.call('EXISTS', P .. 'q:' .. h[1]) == 0 then redis.call('SREM', P .. 'queues', h[1]) end
+notify_queue(h[1])
+return 1
+"""
+)
+
+# ARGV: P, queue, n, lobby, band, widen, max_band -> groups formed (bands widen with time)
+TICK = (
+    COMMON
+    + """
+local formed = match(ARGV[2], tonumber(ARGV[3]), bands_from(5), ARGV[4], nil)
+if formed > 0 then notify_queue(ARGV[2]) end
+return formed
+"""
+)
+
+# ARGV: P -> the dead nodes swept: their waiting tickets, room records and inbox go.
+SWEEP = (
+    COMMON
+    + """
+local dead = {}
+for _, node in ipairs(redis.call('SMEMBERS', P .. 'nodes')) do
+  if redis.call('EXISTS', P .. 'node:' .. node) == 0 then
+    dead[#dead + 1] = node
+    local queues = {}
+    for _, tid in ipairs(redis.call('SMEMBERS', P .. 'nt:' .. node)) do
+      local q = redis.call('HGET', P .. 't:' .. tid, 'q')
+      if q then redis.call('ZREM', P .. 'q:' .. q, tid); queues[q] = true end
+      redis.call('DEL', P .. 't:' .. tid)
+    end
+    for _, rid in ipairs(redis.call('SMEMBERS', P .. 'nr:' .. node)) do
+      if redis.call('HGET', P .. 'room:' .. rid, 'host') == node then redis.call('DEL', P .. 'room:' .. rid) end
+    end
+    redis.call('DEL', P .. 'nt:' .. node, P .. 'nr:' .. node, P .. 'in:' .. node)
+    redis.call('SREM', P .. 'nodes', node)
+    for q, _ in pairs(queues) do
+      if redis.call('EXISTS', P .. 'q:' .. q) == 0 then redis.call('SREM', P .. 'queues', q) end
+      notify_queue(q)
+    end
+  end
+end
+return dead
+"""
+)
+
+# ARGV: P, destination node, message... -> 1 sent, 0 the node is gone (nothing written,
+# so a dead node's inbox is never re-created after the sweep deleted it)
+SEND = f"""
+local P = ARGV[1]
+if redis.call('EXISTS', P .. 'node:' .. ARGV[2]) == 0 then return 0 end
+local k = P .. 'in:' .. ARGV[2]
+for i = 3, #ARGV do redis.call('XADD', k, 'MAXLEN', '~', {INBOX_MAXLEN}, '*', 'm', ARGV[i]) end
+return 1
+"""
