@@ -587,16 +587,23 @@ class RedisBackend:
                 tasks.create_task(self._presence())
                 tasks.create_task(self._announcer())
         finally:
-            # Leave the cluster: others see this node gone at once, not after node_ttl.
+            # Shutting down (the server cancels the work it owns first, games
+            # included): let the cancelled games queue their last messages, send
+            # them, then leave the cluster, so others see this node go at once
+            # rather than after node_ttl.  Bounded: the server waits 1 s for us.
+            self._stopping = True
             try:
-                async with asyncio.timeout(1.0):
+                async with asyncio.timeout(0.9):
+                    await asyncio.sleep(0.05)
+                    while self._out:
+                        await self._write([self._out.popleft() for _ in range(min(len(self._out), 2000))])
                     await self._r.delete(self._k("node:" + self.node))
                     await self._scripts["SWEEP"](args=[self.prefix])
             except (*_REDIS_ERRORS, asyncio.CancelledError):
                 pass
             for client in (self._r, self._rb):
                 try:
-                    await asyncio.wait_for(client.aclose(), 1.0)
+                    await asyncio.wait_for(client.aclose(), 0.5)
                 except (*_REDIS_ERRORS, asyncio.CancelledError):
                     pass
 
@@ -693,8 +700,17 @@ class RedisBackend:
         pipe = self._r.pipeline(transaction=False)
         for peer in order:
             pipe.exists(self._k("node:" + peer))
-        for peer, alive in zip(order, await pipe.execute()):
-            if not alive:
+        dead = [peer for peer, alive in zip(order, await pipe.execute()) if not alive]
+        if dead:
+            # What a peer sent before it went (a graceful goodbye: its rooms'
+            # last messages and closes) is in our inbox: read it first.
+            top = await self._r.xrevrange(self._k("in:" + self.node), count=1)
+            if top:
+                target = _stream_id(top[0][0])
+                deadline = time.monotonic() + 2.0
+                while _stream_id(self._last_id) < target and time.monotonic() < deadline:
+                    await asyncio.sleep(0.01)
+            for peer in dead:
                 self._peer_lost(peer)
 
     def _peer_lost(self, peer: str) -> None:
@@ -938,6 +954,8 @@ class RedisBackend:
         w.at = at.decode() if isinstance(at, bytes) else at
         if w.tid not in self._waiting:
             self._leave_soon(w)  # the player left while the join was on its way
+        else:
+            self._mark_dirty(w.queue)
 
     async def _requeue(self) -> None:
         """Queue every waiting player again, in their order (a no-op for those Redis knows)."""
@@ -1172,7 +1190,7 @@ class RedisBackend:
             self._dirty_event.clear()
             queues, self._dirty = self._dirty, set()
             for queue in queues:
-                mine = [w for w in self._waiting.values() if w.queue == queue and w.joined]
+                mine = [w for w in self._waiting.values() if w.queue == queue]
                 if not mine:
                     continue
                 try:
@@ -1200,6 +1218,12 @@ class RedisBackend:
             self._server.spawn(coro)
         else:  # pragma: no cover - a backend started without a server
             asyncio.get_running_loop().create_task(coro)
+
+
+def _stream_id(entry_id: str | bytes) -> tuple[int, int]:
+    text = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+    ms, _, seq = text.partition("-")
+    return int(ms), int(seq or 0)
 
 
 def _jsonable(identity: Any) -> Any:

@@ -8,8 +8,8 @@ Lobbies:
   in turns, each broadcast as ``move``, and returns them; ``?mode=echo`` answers
   every message to its sender as ``echo`` until someone sends ``"end"``.
   Both start with ``{"type": "start", "host": <node>}`` so tests know the host.
-- ``/trio`` (3 players, no reconnect): holds the room until a player sends
-  ``"end"`` or leaves.
+- ``/trio`` (3 players, no reconnect): broadcasts what players say as ``said``
+  until a player sends ``"end"`` or leaves.
 
 ``GET /state`` answers this process's view as JSON.
 """
@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 
@@ -48,9 +49,10 @@ def build(backend: rooms.RedisBackend, node: str, reconnect: float) -> tuple[ws.
 
     async def trio(room: rooms.Room):
         room.broadcast({"type": "start", "host": node})
-        async for _player, msg in room:
+        async for player, msg in room:
             if msg == "end":
                 return {"host": node}
+            room.broadcast({"type": "said", "seat": player.seat, "msg": msg})
 
     duel = rooms.Lobby(2, game, backend=backend, reconnect=reconnect, mode=lambda r: r.query.get("mode", "turns"))
     three = rooms.Lobby(3, trio, backend=backend)
@@ -82,7 +84,7 @@ async def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--reconnect", type=float, default=10.0)
     parser.add_argument("--secret", default="a cluster-wide test secret")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format=f"%(asctime)s {args.node} %(name)s %(levelname)s %(message)s")
+    logging.basicConfig(level=os.environ.get("ROOMS_TEST_LOG", "WARNING"), format=f"%(asctime)s {args.node} %(name)s %(levelname)s %(message)s")
     backend = rooms.RedisBackend(
         args.redis, prefix=args.prefix, node_id=args.node, heartbeat=args.heartbeat, node_ttl=args.ttl, secret=args.secret
     )
