@@ -540,7 +540,10 @@ class RedisBackend:
                 retry=_Retry(_NoBackoff(), 1),  # one quick retry: a pooled connection may be stale
                 health_check_interval=0,
             )
-            self._r = _aioredis.from_url(self.url, socket_timeout=3.0, **options)
+            # A bounded pool that makes callers wait for a connection (a burst of
+            # joins must not open hundreds of connections, nor fail).
+            pool = _aioredis.BlockingConnectionPool.from_url(self.url, max_connections=32, timeout=3.0, socket_timeout=3.0, **options)
+            self._r = _aioredis.Redis(connection_pool=pool)
             self._rb = _aioredis.from_url(self.url, socket_timeout=self._block_ms / 1000 + 3.0, **options)
             for name in ("JOIN", "LEAVE", "TICK", "SWEEP", "SEND"):
                 self._scripts[name] = self._r.register_script(getattr(redis_scripts, name))
@@ -603,7 +606,7 @@ class RedisBackend:
                 pass
             for client in (self._r, self._rb):
                 try:
-                    await asyncio.wait_for(client.aclose(), 0.5)
+                    await asyncio.wait_for(client.aclose(close_connection_pool=True), 0.5)
                 except (*_REDIS_ERRORS, asyncio.CancelledError):
                     pass
 
