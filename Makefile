@@ -32,7 +32,7 @@ test: $(VENV)/.installed-dev system-deps
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed-dev
-	$(PY) -m bench.echo
+	$(PY) -m bench $(BENCH_ARGS)
 
 autobahn: $(VENV)/.installed-dev
 	$(PY) -m bench.autobahn

@@ -32,6 +32,7 @@ import asyncio
 import contextlib
 import datetime
 import importlib.metadata
+import importlib.util
 import json
 import os
 import platform
@@ -86,16 +87,41 @@ def _script(path: str) -> Argv:
     return (sys.executable, path)
 
 
-def make_servers(ours: Argv) -> dict[str, Server]:
+#: Our servers: the project on asyncio's loop, and the same code on uvloop (``--uvloop``).
+OURS = ("ours", "ours-uvloop")
+
+
+def _ours_programs(ours: Argv, extra: Argv = ()) -> dict[str, Argv]:
     return {
-        "ours": Server("ours", {"echo": ours}, probe_help=True),
-        "websockets": Server("websockets", {"echo": _script("bench/servers/websockets_echo.py")}),
-        "aiohttp": Server("aiohttp", {"echo": _script("bench/servers/aiohttp_echo.py")}),
-        "picows": Server("picows", {"echo": _script("bench/servers/picows_echo.py")}),
+        "echo": (*ours, *extra),
+        # Idle connections: 5,000 of them from one address, over the default per-IP cap.
+        "idle": (*ours, *extra, "--max-connections", "20000"),
+        "broadcast": (*_script("bench/servers/ours_broadcast.py"), *extra),
+        "matchmaking": (*_script("bench/servers/ours_rooms.py"), *extra),
+        "chess": (*_script("bench/servers/ours_rooms.py"), *extra),
     }
 
 
-DEFAULT_OURS = "python examples/echo.py"
+def _peer(name: str) -> Server:
+    programs = {
+        "echo": _script(f"bench/servers/{name}_echo.py"),
+        "idle": _script(f"bench/servers/{name}_echo.py"),
+        "broadcast": _script(f"bench/servers/{name}_broadcast.py"),
+    }
+    return Server(name, programs)
+
+
+def make_servers(ours: Argv) -> dict[str, Server]:
+    return {
+        "ours": Server("ours", _ours_programs(ours), probe_help=True),
+        "ours-uvloop": Server("ours-uvloop", _ours_programs(ours, ("--uvloop",)), probe_help=True),
+        "websockets": _peer("websockets"),
+        "aiohttp": _peer("aiohttp"),
+        "picows": _peer("picows"),
+    }
+
+
+DEFAULT_OURS = "python bench/servers/ours_echo.py"
 
 
 def parse_command(command: str) -> Argv:
@@ -171,6 +197,11 @@ def server_argv(server: Server, role: str) -> Argv:
     argv = server.programs[role]
     if server.probe_help and "--no-compression" in _help_text(argv):
         argv = (*argv, "--no-compression")
+    if server.probe_help and "--uvloop" in argv and "--uvloop" not in _help_text(argv):
+        argv = tuple(a for a in argv if a != "--uvloop")  # a custom --ours without the option
+    if server.probe_help and "--max-connections" in argv and "--max-connections" not in _help_text(argv):
+        i = argv.index("--max-connections")
+        argv = (*argv[:i], *argv[i + 2:])
     return argv
 
 
@@ -246,6 +277,12 @@ class Scenario:
     run: Callable[[RunningServer, Options], Measurement]
     metric: str = "round trips/s"
     role: str = "echo"
+    #: False for costs (bytes, milliseconds): the table's ratios are then peer/ours,
+    #: so that above 1 always means "ours is better".
+    higher_is_better: bool = True
+    #: Further figures of the same runs, each a row of its own in the table:
+    #: (key in the measurement, row suffix, unit, higher is better).
+    extra: tuple[tuple[str, str, str, bool], ...] = ()
 
 
 SCENARIOS: dict[str, Scenario] = {}
@@ -253,9 +290,11 @@ SCENARIOS: dict[str, Scenario] = {}
 
 def scenario(
     name: str, description: str, *, metric: str = "round trips/s", role: str = "echo",
+    higher_is_better: bool = True, extra: tuple[tuple[str, str, str, bool], ...] = (),
 ) -> Callable[[Callable[[RunningServer, Options], Measurement]], Callable[[RunningServer, Options], Measurement]]:
     def register(run: Callable[[RunningServer, Options], Measurement]) -> Callable[[RunningServer, Options], Measurement]:
-        SCENARIOS[name] = Scenario(name, description, run, metric=metric, role=role)
+        SCENARIOS[name] = Scenario(name, description, run, metric=metric, role=role,
+                                   higher_is_better=higher_is_better, extra=extra)
         return run
 
     return register
@@ -265,10 +304,13 @@ def run_client(load: str, params: Mapping[str, Any], server: RunningServer, opts
     """Run ``CLIENT_LOADS[load]`` in a separate process, pinned to the client CPU."""
     spec = {
         "load": load, "url": server.url, "server_pid": server.pid,
-        "duration": opts.duration, "warmup": opts.warmup, **params,
+        "duration": opts.duration, "warmup": opts.warmup,
+        # The load generator runs on uvloop when it is there, whatever the server: a
+        # faster client, the same for every server.
+        "uvloop_client": importlib.util.find_spec("uvloop") is not None, **params,
     }
     done = subprocess.run(
-        [sys.executable, "-m", "bench.echo", "_client", json.dumps(spec)],
+        [sys.executable, "-m", "bench", "_client", json.dumps(spec)],
         cwd=ROOT, capture_output=True, text=True, stdin=subprocess.DEVNULL,
         timeout=opts.warmup + opts.duration + CLIENT_SLACK, preexec_fn=_pin(opts.client_cpu),
     )
@@ -309,7 +351,8 @@ def binary_64k_10(server: RunningServer, opts: Options) -> Measurement:
 
 
 # -- client process ----------------------------------------------------------------------
-# Runs in `python -m bench.echo _client SPEC`; picows is imported there only.
+# Runs in `python -m bench _client SPEC` (bench/__main__.py imports every module that
+# registers loads); picows is imported there only.
 
 _CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
@@ -461,7 +504,13 @@ def client_main(raw_spec: str) -> None:
     duration, warmup = float(spec["duration"]), float(spec["warmup"])
     if not (0 < duration <= MAX_DURATION and 0 <= warmup <= MAX_DURATION):
         raise ValueError("duration out of bounds")
-    result = asyncio.run(CLIENT_LOADS[spec["load"]](spec))
+    loop_factory = asyncio.new_event_loop
+    if spec.get("uvloop_client"):
+        import uvloop
+
+        loop_factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        result = runner.run(CLIENT_LOADS[spec["load"]](spec))
     print(json.dumps(result), flush=True)
 
 
@@ -506,23 +555,41 @@ def machine_info() -> dict[str, Any]:
     }
 
 
-def ratios(values: Mapping[str, float | None], ours: str = "ours") -> dict[str, float | None]:
+def ratios(values: Mapping[str, float | None], ours: str = "ours",
+           higher_is_better: bool = True) -> dict[str, float | None]:
+    """Ours against each peer, so that above 1 means ours is better: ours/peer for
+    rates, peer/ours for costs."""
     mine = values.get(ours)
-    return {
-        peer: (mine / value if mine is not None and value else None)
-        for peer, value in values.items() if peer != ours
-    }
+    out: dict[str, float | None] = {}
+    for peer, value in values.items():
+        if peer in OURS or peer == ours:
+            continue
+        if mine is None or not value:
+            out[peer] = None
+        else:
+            out[peer] = mine / value if higher_is_better else (value / mine if mine else None)
+    return out
 
 
-def format_table(results: Mapping[str, Mapping[str, float | None]], servers: Sequence[str]) -> str:
-    peers = [s for s in servers if s != "ours"] if "ours" in servers else []
-    header = ["scenario", *servers, *(f"ours/{p}" for p in peers)]
+def _fmt(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}"
+
+
+def format_table(results: Mapping[str, Mapping[str, float | None]], servers: Sequence[str],
+                 lower_is_better: frozenset[str] | set[str] = frozenset()) -> str:
+    """Absolute figures, then ours (and ours-uvloop) against each peer; rows named in
+    *lower_is_better* are costs, whose ratio is peer/ours (above 1: ours is better)."""
+    mine = [s for s in servers if s in OURS]
+    peers = [s for s in servers if s not in OURS]
+    pairs = [(o, p) for o in mine for p in peers]
+    header = ["scenario", *servers, *(f"{o}/{p}".replace("ours-uvloop", "uvloop") for o, p in pairs)]
     rows = []
     for name, values in results.items():
         cells = [name]
-        cells += ["error" if values.get(s) is None else f"{values[s]:,.0f}" for s in servers]
-        r = ratios(values)
-        cells += ["-" if r.get(p) is None else f"{r[p]:.2f}" for p in peers]
+        cells += ["-" if values.get(s) is None else _fmt(values[s]) for s in servers]
+        for o, p in pairs:
+            r = ratios(values, o, name not in lower_is_better).get(p)
+            cells.append("-" if r is None else f"{r:.2f}")
         rows.append(cells)
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     fmt = lambda row: "  ".join(  # noqa: E731
@@ -540,6 +607,83 @@ def _names(value: str, known: Mapping[str, Any], what: str) -> list[str]:
     if unknown:
         raise SystemExit(f"unknown {what}: {', '.join(unknown)} (known: {', '.join(known)})")
     return names
+
+
+def run_scenarios(
+    scenario_names: Sequence[str], servers: Mapping[str, Server], server_names: Sequence[str],
+    opts: Options, repeat: int, server_cpu: int | None,
+) -> tuple[dict[str, dict[str, float | None]], dict[str, Any], set[str]]:
+    """Run each scenario against each server (rounds outside, servers inside).
+
+    Returns the table (row -> server -> median), the JSON report per scenario, and
+    the names of the rows that are costs (lower is better).
+    """
+    logs = RESULTS / "logs"
+    lower: set[str] = set()
+    table: dict[str, dict[str, float | None]] = {}
+    report: dict[str, Any] = {}
+    for scenario_name in scenario_names:
+        sc = SCENARIOS[scenario_name]
+        runs: dict[str, list[Measurement]] = {name: [] for name in server_names}
+        errors: dict[str, str | None] = {
+            name: None if sc.role in servers[name].programs else f"no {sc.role!r} program"
+            for name in server_names
+        }
+        commands: dict[str, list[str]] = {
+            name: list(servers[name].programs.get(sc.role, ())) for name in server_names
+        }
+        # Rounds outside, servers inside: drift on the machine hits every server alike.
+        for round_ in range(repeat):
+            for server_name in server_names:
+                if errors[server_name] is not None:
+                    continue
+                suffix = f"-{round_ + 1}" if repeat > 1 else ""
+                log = logs / f"{scenario_name}-{server_name}{suffix}.log"
+                try:
+                    with running_server(servers[server_name], sc.role, server_cpu, log) as running:
+                        commands[server_name] = list(running.argv)
+                        result = sc.run(running, opts)
+                except (ServerFailed, RuntimeError, OSError, ValueError, subprocess.TimeoutExpired) as exc:
+                    errors[server_name] = f"{type(exc).__name__}: {exc}"
+                    print(f"{scenario_name:<14} {server_name:<11} {'failed':>12}  {errors[server_name]}",
+                          flush=True)
+                    continue
+                runs[server_name].append(result)
+                problems = [f"{k}={result[k]}" for k in ("errors", "dropped_connections") if result.get(k)]
+                if problems:
+                    errors[server_name] = "invalid run: " + ", ".join(problems)
+                cpu = "".join(f"  {k.replace('_', ' ')} {result[k]:.0%}"
+                              for k in ("server_cpu", "client_cpu") if result.get(k) is not None)
+                print(f"{scenario_name:<14} {server_name:<11} {result['value']:>12,.0f} {sc.metric}"
+                      f"{cpu}{''.join('  ' + p for p in problems)}"
+                      + (f"  (round {round_ + 1})" if repeat > 1 else ""), flush=True)
+        def median_of(key: str, name: str) -> float | None:
+            values = [r[key] for r in runs[name] if r.get(key) is not None]
+            return statistics.median(values) if values and errors[name] is None else None
+
+        rows = {scenario_name: (None, sc.higher_is_better)}
+        rows.update({f"{scenario_name} {suffix}": (key, better) for key, suffix, _, better in sc.extra})
+        for row, (key, better) in rows.items():
+            table[row] = {name: median_of(key or "value", name) for name in server_names}
+            if not better:
+                lower.add(row)
+        report[scenario_name] = {
+            "description": sc.description,
+            "metric": sc.metric,
+            "higher_is_better": sc.higher_is_better,
+            "extra": {f"{scenario_name} {suffix}": {"key": key, "unit": unit, "higher_is_better": better}
+                      for key, suffix, unit, better in sc.extra},
+            "results": {
+                name: {"value": table[scenario_name][name], "runs": runs[name],
+                       "error": errors[name], "command": commands[name],
+                       **{key: median_of(key, name) for key, *_ in sc.extra}}
+                for name in server_names
+            },
+            "ratios": {o: ratios(table[scenario_name], o, sc.higher_is_better)
+                       for o in OURS if o in server_names},
+        }
+
+    return table, report, lower
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -578,61 +722,9 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"server on CPU {server_cpu}, client on CPU {client_cpu}; "
           f"{args.warmup:g} s warm-up + {args.duration:g} s per run", flush=True)
 
-    table: dict[str, dict[str, float | None]] = {}
-    report: dict[str, Any] = {}
-    for scenario_name in scenario_names:
-        sc = SCENARIOS[scenario_name]
-        runs: dict[str, list[Measurement]] = {name: [] for name in server_names}
-        errors: dict[str, str | None] = {
-            name: None if sc.role in servers[name].programs else f"no {sc.role!r} program"
-            for name in server_names
-        }
-        commands: dict[str, list[str]] = {
-            name: list(servers[name].programs.get(sc.role, ())) for name in server_names
-        }
-        # Rounds outside, servers inside: drift on the machine hits every server alike.
-        for round_ in range(args.repeat):
-            for server_name in server_names:
-                if errors[server_name] is not None:
-                    continue
-                suffix = f"-{round_ + 1}" if args.repeat > 1 else ""
-                log = logs / f"{scenario_name}-{server_name}{suffix}.log"
-                try:
-                    with running_server(servers[server_name], sc.role, server_cpu, log) as running:
-                        commands[server_name] = list(running.argv)
-                        result = sc.run(running, opts)
-                except (ServerFailed, RuntimeError, OSError, ValueError, subprocess.TimeoutExpired) as exc:
-                    errors[server_name] = f"{type(exc).__name__}: {exc}"
-                    print(f"{scenario_name:<14} {server_name:<11} {'failed':>12}  {errors[server_name]}",
-                          flush=True)
-                    continue
-                runs[server_name].append(result)
-                problems = [f"{k}={result[k]}" for k in ("errors", "dropped_connections") if result.get(k)]
-                if problems:
-                    errors[server_name] = "invalid run: " + ", ".join(problems)
-                cpu = "".join(f"  {k.replace('_', ' ')} {result[k]:.0%}"
-                              for k in ("server_cpu", "client_cpu") if result.get(k) is not None)
-                print(f"{scenario_name:<14} {server_name:<11} {result['value']:>12,.0f} {sc.metric}"
-                      f"{cpu}{''.join('  ' + p for p in problems)}"
-                      + (f"  (round {round_ + 1})" if args.repeat > 1 else ""), flush=True)
-        table[scenario_name] = {
-            name: statistics.median(r["value"] for r in runs[name])
-            if runs[name] and errors[name] is None else None
-            for name in server_names
-        }
-        report[scenario_name] = {
-            "description": sc.description,
-            "metric": sc.metric,
-            "results": {
-                name: {"value": table[scenario_name][name], "runs": runs[name],
-                       "error": errors[name], "command": commands[name]}
-                for name in server_names
-            },
-            "ratios": ratios(table[scenario_name]) if "ours" in server_names else {},
-        }
-
+    table, report, lower = run_scenarios(scenario_names, servers, server_names, opts, args.repeat, server_cpu)
     print()
-    print(format_table(table, server_names))
+    print(format_table(table, server_names, lower))
 
     document = {
         "benchmark": "echo",

@@ -27,7 +27,7 @@ from .http11 import Headers
 from .messages import CloseMessage, DataMessage, Message, PingMessage, PongMessage, TextMessage
 from .mux import Mux, mux
 from .routing import App, Router
-from .server import Server, ServerLimits, serve
+from .server import Server, ServerLimits, run, serve
 
 __all__ = [
     # messages
@@ -55,6 +55,7 @@ __all__ = [
     "aggregate",
     "accept",
     "serve",
+    "run",
     "Server",
     "ServerLimits",
     # client

@@ -9,6 +9,7 @@ WebSocket endpoint upgrades it: the transport is handed to a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import ssl as _ssl
 from typing import Any
@@ -22,7 +23,7 @@ from .http11 import RequestParser, serialize_response
 from .protocol import Connection, Side
 from .routing import App
 
-__all__ = ["Server", "ServerLimits", "serve"]
+__all__ = ["Server", "ServerLimits", "serve", "run", "event_loop_factory"]
 
 logger = logging.getLogger("ws.server")
 
@@ -402,3 +403,51 @@ async def serve(
     server = Server(app, limits or ServerLimits())
     await server._start(host, port, ssl, **kwargs)
     return server
+
+
+def event_loop_factory(uvloop: bool = False) -> Any:
+    """The event loop factory for :func:`run`: uvloop's when *uvloop* is true and it
+    is installed, else asyncio's default.  uvloop is an option, never a requirement:
+    asking for it without it installed logs a warning and uses asyncio's loop."""
+    if uvloop:
+        try:
+            import uvloop as _uvloop
+        except ImportError:
+            logger.warning("uvloop was asked for but is not installed; using the asyncio event loop")
+        else:
+            return _uvloop.new_event_loop
+    return asyncio.new_event_loop
+
+
+def run(
+    app: App,
+    host: str | None = "127.0.0.1",
+    port: int = 8000,
+    *,
+    uvloop: bool = False,
+    ssl: _ssl.SSLContext | None = None,
+    limits: ServerLimits | None = None,
+    on_start: Any = None,
+    **kwargs: Any,
+) -> None:
+    """Serve *app* until interrupted (Ctrl-C or SIGTERM), in a new event loop.
+
+    ``uvloop=True`` runs on uvloop when it is installed (see
+    :func:`event_loop_factory`).  ``on_start(server)`` is called once the server
+    listens.  The other arguments are those of :func:`serve`.
+    """
+    import signal
+
+    async def main() -> None:
+        server = await serve(app, host, port, ssl=ssl, limits=limits, **kwargs)
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signal.SIGTERM, server.close)
+        if on_start is not None:
+            on_start(server)
+        async with server:
+            await server.serve_forever()
+
+    with asyncio.Runner(loop_factory=event_loop_factory(uvloop)) as runner:
+        with contextlib.suppress(KeyboardInterrupt):
+            runner.run(main())
