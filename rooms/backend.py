@@ -1,8 +1,19 @@
 """Where lobbies keep waiting tickets and running rooms.
 
-:class:`MemoryBackend` (the default) keeps both in this process and needs
-nothing installed.  A backend for several processes (Redis) offers the same
-methods; the lobby calls nothing else.
+Two kinds of backends:
+
+- :class:`MemoryBackend` (the default) keeps both in this process and needs
+  nothing installed.  The lobby calls its methods synchronously (``join``,
+  ``leave``, ``tick``, ``waiting``, ``has_key``, the room registry): a join and
+  the statuses it causes happen with no suspension point in between, which the
+  lobby's ordering guarantees rely on.
+- A cluster backend (:class:`rooms.RedisBackend`, in ``rooms.redis_backend``)
+  is shared by the lobbies of a process: ``backend.attach(lobby)`` gives each
+  lobby a view with ``distributed = True``, the same synchronous room registry
+  (``add_room``, ``remove_room``, ``get_room``, ``rooms``, ``len``) for the rooms
+  hosted here, and async methods that take over a connection's whole path
+  (``start``, ``wait_for_match``, ``resume``, ``watch``, ``has_key``), since on
+  a cluster each may involve other processes.
 """
 
 from __future__ import annotations
