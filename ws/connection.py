@@ -12,6 +12,7 @@ import asyncio
 import collections
 import logging
 import os
+import threading
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -94,7 +95,30 @@ class _Closing:
         raise sock._closed_error()
 
 
-class WebSocket(asyncio.Protocol):
+class _RecvBuffer(threading.local):
+    """One receive buffer per thread, shared by every connection of that thread's loop.
+
+    The transport calls ``get_buffer``, ``recv_into`` and ``buffer_updated`` in one go,
+    and the parser copies out whatever it keeps, so the buffer is free again when
+    ``buffer_updated`` returns.  Reading with ``data_received`` instead would make
+    asyncio allocate (and free) a 256 KiB ``bytes`` for every read, which costs more
+    than the read itself (about 20 us against 4 us on a small message).
+    """
+
+    def __init__(self) -> None:
+        self.view = memoryview(bytearray(RECV_BUFFER_SIZE))
+
+
+RECV_BUFFER_SIZE = 256 * 1024
+_recv_buffer = _RecvBuffer()
+
+
+def recv_buffer() -> memoryview:
+    """This thread's shared receive buffer (see :class:`_RecvBuffer`)."""
+    return _recv_buffer.view
+
+
+class WebSocket(asyncio.BufferedProtocol):
     """One WebSocket connection, as game code sees it.
 
     ``await sock`` (or ``async for msg in sock``) gives the next message; when the
@@ -126,6 +150,7 @@ class WebSocket(asyncio.Protocol):
         "_ping_payload",
         "_on_close",
         "_is_server",
+        "_rbuf",
         "__weakref__",
     )
 
@@ -161,6 +186,7 @@ class WebSocket(asyncio.Protocol):
         self._ping_payload: bytes | None = None
         self._on_close: list[Callable[[WebSocket], None]] = []
         self._is_server = is_server
+        self._rbuf: memoryview | None = None
 
     def __repr__(self) -> str:
         path = self.request.path if self.request is not None else ""
@@ -217,7 +243,17 @@ class WebSocket(asyncio.Protocol):
         if self.options.ping_interval is not None:
             self._ping_timer = self._loop.call_later(self.options.ping_interval, self._keepalive)
 
-    def data_received(self, data: bytes) -> None:
+    def get_buffer(self, sizehint: int) -> memoryview:
+        rbuf = self._rbuf
+        if rbuf is None:
+            rbuf = self._rbuf = recv_buffer()
+        return rbuf
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.data_received(self._rbuf[:nbytes])
+
+    def data_received(self, data: bytes | memoryview) -> None:
+        # *data* may be a view of the shared receive buffer: the core copies what it keeps.
         conn = self._conn
         events = conn.receive_data(data)
         if conn.outgoing:

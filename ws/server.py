@@ -16,7 +16,7 @@ from typing import Any
 
 import attrs
 
-from .connection import Options, WebSocket
+from .connection import Options, WebSocket, recv_buffer
 from .exceptions import HTTPError
 from .http import Request, Response
 from .http11 import RequestParser, serialize_response
@@ -56,8 +56,12 @@ class ServerLimits:
     max_connections_per_ip: int | None = 256
 
 
-class HTTPConnection(asyncio.Protocol):
-    """One TCP connection while it speaks HTTP (before any upgrade)."""
+class HTTPConnection(asyncio.BufferedProtocol):
+    """One TCP connection while it speaks HTTP (before any upgrade).
+
+    A buffered protocol reading into the thread's shared receive buffer, as
+    :class:`WebSocket` does: asyncio's ``data_received`` path allocates 256 KiB per read.
+    """
 
     __slots__ = ("server", "transport", "peer", "_parser", "_task", "_timer", "_upgraded", "_closing", "_over_limit", "_idle")
 
@@ -87,6 +91,12 @@ class HTTPConnection(asyncio.Protocol):
         self.server._connections.add(self)
         self._over_limit = not self.server._admit(self.peer)
         self._arm_timer(self.server.limits.handshake_timeout)
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return recv_buffer()
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.data_received(bytes(recv_buffer()[:nbytes]))
 
     def data_received(self, data: bytes) -> None:
         self._idle = False
