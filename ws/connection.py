@@ -110,6 +110,7 @@ class _RecvBuffer(threading.local):
 
 
 RECV_BUFFER_SIZE = 256 * 1024
+_NO_QUEUE: tuple[()] = ()  # a socket's message queue until its first message
 _recv_buffer = _RecvBuffer()
 
 
@@ -172,7 +173,9 @@ class WebSocket(asyncio.BufferedProtocol):
         self.extensions = extensions
         self.options = options or Options()
         self.remote_address: Any = None
-        self._queue: collections.deque[Message] = collections.deque()
+        # Created on the first message: an empty deque costs 600+ bytes, and an idle
+        # connection (a player waiting in a lobby) may never receive one.
+        self._queue: collections.deque[Message] | tuple[()] = _NO_QUEUE
         self._waiter: asyncio.Future | None = None
         self._mux: Mux | None = None
         self._lost = False
@@ -261,6 +264,8 @@ class WebSocket(asyncio.BufferedProtocol):
         if events:
             mux = self._mux
             queue = self._queue
+            if queue is _NO_QUEUE:
+                queue = self._queue = collections.deque()
             for msg in events:
                 if msg.is_text or msg.is_data:
                     pass
@@ -388,8 +393,8 @@ class WebSocket(asyncio.BufferedProtocol):
         """``await sock``: the next message, or :class:`Closed`."""
         if self._mux is not None:
             self._mux._detach(self)
-        queue = self._queue
         while True:
+            queue = self._queue  # (created by the first message: read it again after a wait)
             if queue:
                 msg = queue.popleft()
                 if self._reading_paused and len(queue) <= (self.options.max_queue or 0) // 2:

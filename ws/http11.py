@@ -189,19 +189,41 @@ def _header_error(line: str) -> HTTPError:
     return HTTPError(400, "invalid character in header value")
 
 
+# A request's headers live as long as its WebSocket (``sock.request``), so the strings
+# that repeat from one request to the next are shared: header names with their
+# lowercase keys, and the values of the fields below (``websocket``, ``Upgrade``, the
+# Host...).  Both caches are bounded, so odd names or values cost nothing extra.
+_SHARED_VALUES = frozenset({
+    "host", "upgrade", "connection", "sec-websocket-version", "sec-websocket-extensions",
+    "sec-websocket-protocol", "origin", "user-agent", "accept-encoding", "accept-language",
+    "pragma", "cache-control", "accept",
+})
+_CACHE_LIMIT = 512
+_names: dict[str, tuple[str, str]] = {}
+_values: dict[str, str] = {}
+
+
 def _parse_headers(lines: list[str]) -> Headers:
     headers = Headers()
     raw = headers.raw
     index = headers._index
     match = _HEADER_RE.fullmatch
+    names, values_cache = _names, _values
     for line in lines:
         m = match(line)
         if m is None:
             raise _header_error(line)
         name, value = m.groups()
         value = value.rstrip(" \t")
+        shared = names.get(name)
+        if shared is None:
+            shared = (name, name.lower())
+            if len(names) < _CACHE_LIMIT:
+                names[name] = shared
+        name, key = shared
+        if key in _SHARED_VALUES and len(value) <= 64:
+            value = values_cache.get(value) or (values_cache.setdefault(value, value) if len(values_cache) < _CACHE_LIMIT else value)
         raw.append((name, value))
-        key = name.lower()
         values = index.get(key)
         if values is None:
             index[key] = [value]

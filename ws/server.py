@@ -220,14 +220,21 @@ class HTTPConnection(asyncio.BufferedProtocol):
         transport.write(serialize_response(101, headers))
         sock = WebSocket(conn, options=options, request=request, subprotocol=subprotocol, extensions=extensions)
         sock.remote_address = self.peer
-        self.server._register(sock)
-        sock.add_close_callback(lambda _: self.server._release(self.peer))
+        self.server._sockets.add(sock)
+        # One callback for both (a bound method, no closure): fewer objects per socket.
+        sock.add_close_callback(self._socket_closed)
         leftover = self._parser.take_buffer()
+        self._parser = None  # the request parser is not needed any more: free it
         transport.set_protocol(sock)
         sock.connection_made(transport)
         if leftover:
             sock.data_received(leftover)
         return sock
+
+
+    def _socket_closed(self, sock: WebSocket) -> None:
+        self.server._sockets.discard(sock)
+        self.server._release(self.peer)
 
 
 def _to_response(result: Any) -> Response:
