@@ -67,6 +67,11 @@ class _Sent:
         self._sock = sock
 
     def __await__(self):
+        if not self._sock._write_paused:
+            return iter(())  # the usual case: nothing to wait for, and no generator to make
+        return self._wait()
+
+    def _wait(self):
         sock = self._sock
         while sock._write_paused:
             if sock._lost:
@@ -453,18 +458,22 @@ class WebSocket(asyncio.BufferedProtocol):
 
     def text(self, message: str | Iterable[str]) -> _Sent:
         """Send a text message (an iterable of strings sends one fragmented message)."""
-        self._check_writable()
+        conn = self._conn
+        if self._lost or conn.state is not State.OPEN:
+            raise self._closed_error()
         if isinstance(message, str):
-            self.transport.write(self._conn.send_text(message))
+            self.transport.write(conn.send_text(message))
         else:
             self.transport.write(self._conn.send_fragments(Opcode.TEXT, [m.encode() for m in message]))
         return _Sent(self)
 
     def data(self, message: bytes | bytearray | memoryview | Iterable[bytes]) -> _Sent:
         """Send a binary message (an iterable of bytes sends one fragmented message)."""
-        self._check_writable()
+        conn = self._conn
+        if self._lost or conn.state is not State.OPEN:
+            raise self._closed_error()
         if isinstance(message, (bytes, bytearray, memoryview)):
-            self.transport.write(self._conn.send_data(message))
+            self.transport.write(conn.send_data(message))
         else:
             self.transport.write(self._conn.send_fragments(Opcode.BINARY, [bytes(m) for m in message]))
         return _Sent(self)

@@ -27,6 +27,9 @@ _CONT, _TEXT, _BINARY, _CLOSE, _PING, _PONG = (
     Opcode.PONG,
 )
 _Utf8Decoder = codecs.getincrementaldecoder("utf-8")
+# Unmasked headers of complete small text and binary frames, by payload length (RFC 6455 5.2).
+_TEXT_HEADERS = tuple(frame_header(Opcode.TEXT, n) for n in range(126))
+_BINARY_HEADERS = tuple(frame_header(Opcode.BINARY, n) for n in range(126))
 
 
 class Side(enum.Enum):
@@ -129,12 +132,11 @@ class Connection:
         parser = self._parser
         try:
             for frame in parser.feed(data):
-                opcode = frame.opcode
+                opcode, payload, fin, rsv1 = frame  # (unpacking beats four attribute reads)
                 if opcode is _TEXT or opcode is _BINARY:
                     if self._msg_opcode is not None:
                         raise ProtocolError("new message started before the previous one finished")
-                    if frame.fin and not frame.rsv1:
-                        payload = frame.payload
+                    if fin and not rsv1:
                         if self.max_message_size is not None and len(payload) > self.max_message_size:
                             raise PayloadTooBig(f"message exceeds {self.max_message_size} bytes")
                         if opcode is _TEXT:
@@ -248,13 +250,22 @@ class Connection:
 
     def send_text(self, text: str) -> bytes:
         """Bytes of a text message."""
-        self._check_open()
-        return self._message(_TEXT, text.encode())
+        if self.state is not State.OPEN:
+            self._check_open()
+        payload = text.encode()
+        if self._deflater is None and not self._mask and len(payload) < 126:
+            return _TEXT_HEADERS[len(payload)] + payload  # the common case: small, unmasked
+        return self._message(_TEXT, payload)
 
     def send_data(self, data: bytes) -> bytes:
         """Bytes of a binary message."""
-        self._check_open()
-        return self._message(_BINARY, bytes(data))
+        if self.state is not State.OPEN:
+            self._check_open()
+        # bytes (and its subclasses, like a received DataMessage) are immutable: no copy.
+        payload = data if isinstance(data, bytes) else bytes(data)
+        if self._deflater is None and not self._mask and len(payload) < 126:
+            return _BINARY_HEADERS[len(payload)] + payload
+        return self._message(_BINARY, payload)
 
     def send_fragments(self, opcode: Opcode, pieces: list[bytes]) -> bytes:
         """Bytes of one message sent as several frames (one per piece, RFC 6455 5.4)."""
