@@ -116,6 +116,9 @@ class _RecvBuffer(threading.local):
 
 RECV_BUFFER_SIZE = 256 * 1024
 _NO_QUEUE: tuple[()] = ()  # a socket's message queue until its first message
+# Replies held back while a backlog is handled: frames up to this size, this many.
+_COALESCE_FRAME = 4096
+_COALESCE_COUNT = 64
 _recv_buffer = _RecvBuffer()
 
 
@@ -157,6 +160,7 @@ class WebSocket(asyncio.BufferedProtocol):
         "_on_close",
         "_is_server",
         "_rbuf",
+        "_pending",
         "__weakref__",
     )
 
@@ -195,6 +199,7 @@ class WebSocket(asyncio.BufferedProtocol):
         self._on_close: list[Callable[[WebSocket], None]] = []
         self._is_server = is_server
         self._rbuf: memoryview | None = None
+        self._pending: list[bytes] | None = None  # small frames held back, see _send
 
     def __repr__(self) -> str:
         path = self.request.path if self.request is not None else ""
@@ -265,7 +270,7 @@ class WebSocket(asyncio.BufferedProtocol):
         conn = self._conn
         events = conn.receive_data(data)
         if conn.outgoing:
-            self.transport.write(b"".join(conn.data_to_send()))
+            self._write(b"".join(conn.data_to_send()))
         if events:
             mux = self._mux
             queue = self._queue
@@ -374,7 +379,7 @@ class WebSocket(asyncio.BufferedProtocol):
             return
         if self._ping_payload is None:
             self._ping_payload = os.urandom(4)
-            self.transport.write(self._conn.send_ping(self._ping_payload))
+            self._write(self._conn.send_ping(self._ping_payload))
             if self.options.ping_timeout is not None:
                 self._pong_timer = self._loop.call_later(self.options.ping_timeout, self._pong_missing)
         self._ping_timer = self._loop.call_later(self.options.ping_interval, self._keepalive)
@@ -389,7 +394,7 @@ class WebSocket(asyncio.BufferedProtocol):
         self._pong_timer = None
         logger.info("keepalive ping timeout on %r", self)
         if self._conn.state is State.OPEN:
-            self.transport.write(self._conn.send_close(1011, "keepalive ping timeout"))
+            self._write(self._conn.send_close(1011, "keepalive ping timeout"))
         self._abort()
 
     # ------------------------------------------------------------------ receiving
@@ -452,6 +457,43 @@ class WebSocket(asyncio.BufferedProtocol):
 
     # ------------------------------------------------------------------ sending
 
+    def _send(self, frame: bytes) -> None:
+        """Write a data frame, or hold a small one back while a backlog is handled.
+
+        When more received messages are already queued, the handler will go on to the
+        next one without yielding to the event loop, and its replies can share one
+        ``write`` (one system call) instead of one each: the frame joins ``_pending``,
+        which is written with the first reply sent with no backlog left, by any other
+        write, or at the latest in the event loop's next iteration (``call_soon``).
+        """
+        pending = self._pending
+        if self._queue and len(frame) <= _COALESCE_FRAME:
+            if pending is None:
+                self._pending = [frame]
+                self._loop.call_soon(self._flush)
+                return
+            if len(pending) < _COALESCE_COUNT:
+                pending.append(frame)
+                return
+        if pending is not None:
+            self._pending = None
+            pending.append(frame)
+            frame = b"".join(pending)
+        self.transport.write(frame)
+
+    def _write(self, data: bytes) -> None:
+        """Write *data* after any frames held back (see :meth:`_send`)."""
+        if self._pending is not None:
+            self._flush()
+        self.transport.write(data)
+
+    def _flush(self) -> None:
+        pending = self._pending
+        if pending is not None:
+            self._pending = None
+            if not self._lost:
+                self.transport.write(b"".join(pending))
+
     def _check_writable(self) -> None:
         if self._lost or self._conn.state is not State.OPEN:
             raise self._closed_error()
@@ -462,9 +504,9 @@ class WebSocket(asyncio.BufferedProtocol):
         if self._lost or conn.state is not State.OPEN:
             raise self._closed_error()
         if isinstance(message, str):
-            self.transport.write(conn.send_text(message))
+            self._send(conn.send_text(message))
         else:
-            self.transport.write(self._conn.send_fragments(Opcode.TEXT, [m.encode() for m in message]))
+            self._write(self._conn.send_fragments(Opcode.TEXT, [m.encode() for m in message]))
         return _Sent(self)
 
     def data(self, message: bytes | bytearray | memoryview | Iterable[bytes]) -> _Sent:
@@ -473,9 +515,9 @@ class WebSocket(asyncio.BufferedProtocol):
         if self._lost or conn.state is not State.OPEN:
             raise self._closed_error()
         if isinstance(message, (bytes, bytearray, memoryview)):
-            self.transport.write(conn.send_data(message))
+            self._send(conn.send_data(message))
         else:
-            self.transport.write(self._conn.send_fragments(Opcode.BINARY, [bytes(m) for m in message]))
+            self._write(self._conn.send_fragments(Opcode.BINARY, [bytes(m) for m in message]))
         return _Sent(self)
 
     def send(self, message: str | bytes) -> _Sent:
@@ -487,7 +529,7 @@ class WebSocket(asyncio.BufferedProtocol):
         self._check_writable()
         if isinstance(payload, str):
             payload = payload.encode()
-        self.transport.write(self._conn.send_ping(payload))
+        self._write(self._conn.send_ping(payload))
         return _Sent(self)
 
     def pong(self, payload: bytes | str = b"") -> _Sent:
@@ -495,14 +537,14 @@ class WebSocket(asyncio.BufferedProtocol):
         self._check_writable()
         if isinstance(payload, str):
             payload = payload.encode()
-        self.transport.write(self._conn.send_pong(payload))
+        self._write(self._conn.send_pong(payload))
         return _Sent(self)
 
     def close(self, code: int = 1000, reason: str = "") -> _Closing:
         """Start the closing handshake now; awaiting the result waits for it to end
         (at most ``close_timeout``) and then raises :class:`Closed` in the caller."""
         if not self._lost and self._conn.state is State.OPEN:
-            self.transport.write(self._conn.send_close(code, reason))
+            self._write(self._conn.send_close(code, reason))
             self._start_close_timer()
         return _Closing(self)
 
@@ -536,6 +578,8 @@ def broadcast(socks: Iterable[WebSocket], message: str | bytes, *, max_buffer: i
             sock.close(1013, "slow consumer")
             continue
         if sock._is_server:
+            if sock._pending is not None:
+                sock._flush()
             sock.transport.write(frame)
         else:
             sock.send(message)
