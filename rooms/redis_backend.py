@@ -583,32 +583,44 @@ class RedisBackend:
         return self._stopping
 
     async def _main(self) -> None:
+        loop = asyncio.get_running_loop()
+        tasks = [loop.create_task(c) for c in (self._reader(), self._writer(), self._presence(), self._announcer())]
         try:
-            async with asyncio.TaskGroup() as tasks:
-                tasks.create_task(self._reader())
-                tasks.create_task(self._writer())
-                tasks.create_task(self._presence())
-                tasks.create_task(self._announcer())
+            # They end by themselves once _should_stop(); a crash of one stops all.
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:
+                if not task.cancelled() and task.exception() is not None:
+                    logger.error("node %s: backend task failed", self.node, exc_info=task.exception())
         finally:
-            # Shutting down (the server cancels the work it owns first, games
-            # included): let the cancelled games queue their last messages, send
-            # them, then leave the cluster, so others see this node go at once
-            # rather than after node_ttl.  Bounded: the server waits 1 s for us.
-            self._stopping = True
             try:
-                async with asyncio.timeout(0.9):
-                    await asyncio.sleep(0.05)
-                    while self._out:
-                        await self._write([self._out.popleft() for _ in range(min(len(self._out), 2000))])
-                    await self._r.delete(self._k("node:" + self.node))
-                    await self._scripts["SWEEP"](args=[self.prefix])
-            except (*_REDIS_ERRORS, asyncio.CancelledError):
+                await self._leave_cluster(tasks)
+            except asyncio.CancelledError:
                 pass
-            for client in (self._r, self._rb):
-                try:
-                    await asyncio.wait_for(client.aclose(close_connection_pool=True), 0.5)
-                except (*_REDIS_ERRORS, asyncio.CancelledError):
-                    pass
+            finally:
+                for task in tasks:
+                    task.cancel()
+
+    async def _leave_cluster(self, tasks: list[asyncio.Task]) -> None:
+        """Shutting down (the server cancels the work it owns first, games
+        included): let the cancelled games queue their last messages, let the
+        loops send them and stop (they are never cancelled mid-command: a
+        cancelled blocking read can hang in the client), then leave the cluster,
+        so others see this node go at once rather than after node_ttl."""
+        await asyncio.sleep(0.05)
+        self._stopping = True
+        self._wake_all()
+        await asyncio.wait(tasks, timeout=self._block_ms / 1000 + 1.5)
+        try:
+            async with asyncio.timeout(1.0):
+                await self._r.delete(self._k("node:" + self.node))
+                await self._scripts["SWEEP"](args=[self.prefix])
+        except _REDIS_ERRORS:
+            pass
+        for client in (self._r, self._rb):
+            try:
+                await asyncio.wait_for(client.aclose(close_connection_pool=True), 0.5)
+            except _REDIS_ERRORS:
+                pass
 
     def _failed(self, exc: BaseException) -> None:
         """A Redis call failed: pause matching (once) until a heartbeat succeeds."""
