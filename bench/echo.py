@@ -609,6 +609,13 @@ def _names(value: str, known: Mapping[str, Any], what: str) -> list[str]:
     return names
 
 
+def _cpu_per_op(runs: Sequence[Measurement]) -> float | None:
+    """Median server CPU microseconds per unit of the metric (per round trip, delivery...):
+    steadier than the rate when other work shares the machine."""
+    costs = [r["server_cpu"] / r["value"] * 1e6 for r in runs if r.get("server_cpu") and r.get("value")]
+    return statistics.median(costs) if costs else None
+
+
 def run_scenarios(
     scenario_names: Sequence[str], servers: Mapping[str, Server], server_names: Sequence[str],
     opts: Options, repeat: int, server_cpu: int | None,
@@ -676,6 +683,7 @@ def run_scenarios(
             "results": {
                 name: {"value": table[scenario_name][name], "runs": runs[name],
                        "error": errors[name], "command": commands[name],
+                       "server_us_per_op": _cpu_per_op(runs[name]),
                        **{key: median_of(key, name) for key, *_ in sc.extra}}
                 for name in server_names
             },

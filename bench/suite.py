@@ -179,9 +179,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description="The benchmark suite.")
     parser.add_argument("--servers", default=",".join(servers), help="comma-separated, from: %(default)s")
     parser.add_argument("--scenarios", default=",".join(all_scenarios), help="comma-separated, from: %(default)s")
-    parser.add_argument("--duration", type=float, default=3.0, help="measured seconds per run (default %(default)s)")
+    parser.add_argument("--duration", type=float, default=2.0, help="measured seconds per run (default %(default)s)")
     parser.add_argument("--warmup", type=float, default=0.5, help="seconds before counting (default %(default)s)")
-    parser.add_argument("--repeat", type=int, default=1, help="runs per scenario and server; medians are reported")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per scenario and server; medians are reported (default %(default)s)")
     parser.add_argument("--output", type=Path, default=RESULTS / "suite.json", help="JSON results file")
     parser.add_argument("--chart", type=Path, default=CHART, help="PNG chart (default docs/performance.png)")
     args = parser.parse_args(argv)
@@ -219,6 +219,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     print()
     print(format_table(table, server_names, lower))
+    cpu_table = {
+        f"{name} (server us/op)": {s: report[name]["results"][s].get("server_us_per_op") for s in server_names}
+        for name in regular
+        if any(report[name]["results"][s].get("server_us_per_op") for s in server_names)
+    }
+    if cpu_table:
+        print("\nServer CPU time per operation (microseconds; lower is better, steadier on a busy machine):")
+        print(format_table(cpu_table, server_names, set(cpu_table)))
     md = markdown_table(table, units, lower, server_names)
     document = {
         "benchmark": "suite",
@@ -234,13 +242,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         "servers": {name: {role: list(cmd) for role, cmd in servers[name].programs.items()}
                     for name in server_names},
         "table": table,
+        "server_cpu_us_per_op": cpu_table,
         "units": units,
         "lower_is_better": sorted(lower),
         "scenarios": report,
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(document, indent=2) + "\n")
-    args.output.with_suffix(".md").write_text(md + "\n")
+    md_cpu = markdown_table(cpu_table, {row: "us/op" for row in cpu_table}, set(cpu_table), server_names)
+    args.output.with_suffix(".md").write_text(md + "\n\nServer CPU time per operation:\n\n" + md_cpu + "\n")
     info = document["machine"]
     libs = ", ".join(f"{k} {v}" for k, v in info["libraries"].items() if v and k in ("websockets", "aiohttp", "picows", "uvloop"))
     title = (f"{info['cpu_model']}, {info['cpu_count']} CPUs, Python {platform.python_version()}; {libs}; "
