@@ -12,7 +12,7 @@ A game is ``async def game(room) -> result``; a :class:`Lobby` gathers n players
 
 from .backend import MemoryBackend
 from .codec import decode, encode_data, encode_text
-from .exceptions import CLOSE_CODES, DecodeError, NotYourTurn, RoomsError, TurnTimeout
+from .exceptions import CLOSE_CODES, DecodeError, RoomsError, TurnTimeout
 from .lobby import Lobby, lobby
 from .matching import Bands, Matchmaker, Ticket
 from .room import Player, Room, RoomEvent, Spectator
@@ -50,7 +50,6 @@ __all__ = [
     "decode",
     "RoomsError",
     "DecodeError",
-    "NotYourTurn",
     "TurnTimeout",
     "CLOSE_CODES",
 ]

@@ -4,18 +4,19 @@
 
     RoomsError
      ├── DecodeError      a client's message is not valid JSON / msgpack
-     ├── NotYourTurn      a move from a player whose turn it is not (sent back, never raised in the game)
      └── TurnTimeout      a player's time ran out (also a TimeoutError); ``.player``, ``.flagged``
 
 A player who leaves for good reaches the game as :class:`ws.Closed`, as in the
-seed: ``exc.socket`` is the socket and ``exc.player`` the :class:`rooms.Player`.
+seed: ``exc.player`` is the :class:`rooms.Player` and ``exc.socket`` the
+connection that went away.  A move out of turn is answered with a
+``not_your_turn`` error message; it never raises in the game.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["RoomsError", "DecodeError", "NotYourTurn", "TurnTimeout", "CLOSE_CODES"]
+__all__ = ["RoomsError", "DecodeError", "TurnTimeout", "CLOSE_CODES"]
 
 
 class RoomsError(Exception):
@@ -24,10 +25,6 @@ class RoomsError(Exception):
 
 class DecodeError(RoomsError, ValueError):
     """A message that does not decode; the sender gets an ``error`` reply."""
-
-
-class NotYourTurn(RoomsError):
-    """A message from a player who is not to move."""
 
 
 class TurnTimeout(RoomsError, TimeoutError):

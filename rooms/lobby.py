@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable, Hashable
 from typing import Any
 
 import ws
+from ws.exceptions import closed_in_group
 
 from .backend import MemoryBackend
 from .exceptions import CLOSE_CODES, TurnTimeout
@@ -50,7 +51,9 @@ class Lobby:
     (``?code=new`` creates one, ``?code=XXXXXX`` joins it).  ``rating(request)``
     and ``bands`` match players of similar rating, the band widening while they
     wait.  ``auth(request)`` runs before the upgrade: it returns the player's
-    identity (a dict with at least ``name``) or raises ``ws.HTTPError(401/403)``.
+    identity or raises ``ws.HTTPError(401/403)``; a dict identity's ``name``
+    names the player (``player-<n>`` when it has none), another value is named
+    by ``str(identity)``.
     ``max_wait`` seconds without a match ends the wait with close 4000.
     ``reconnect`` seconds hold a dropped player's seat for a reconnect with the
     seat token.  The game's return value is the room's result.
@@ -76,6 +79,7 @@ class Lobby:
         backend: Any = None,
         name: str | None = None,
         keep_results: int = 100,
+        max_buffer: int | None = 2**20,
         **endpoint_options: Any,
     ) -> None:
         if n < 1:
@@ -101,8 +105,10 @@ class Lobby:
         # process; ``attach`` gives this lobby its own view of it.
         self.backend = backend.attach(self) if hasattr(backend, "attach") else backend or MemoryBackend(n, bands=self.bands)
         self._cluster = getattr(self.backend, "distributed", False)
+        self.max_buffer = max_buffer
         self.results: deque[tuple[str, Any]] = deque(maxlen=keep_results)
         self._auth = auth
+        ws.endpoint(**endpoint_options)  # a misspelt option fails here, not on every connection
         self._endpoint_options = endpoint_options
         self._numbers = itertools.count(1)
         self._tick: asyncio.TimerHandle | None = None
@@ -290,6 +296,7 @@ class Lobby:
             on_resume=self.on_resume,
             on_spectate=self.on_spectate,
             is_shutting_down=lambda: server.closing,
+            max_buffer=self.max_buffer,
         )
         self.backend.add_room(room)
         for player in players:
@@ -316,6 +323,15 @@ class Lobby:
             # A time-out the game did not handle is still a result, not a crash.
             player = exc.player
             result = {"reason": "flag_fell" if exc.flagged else "timeout", "player": player.info() if isinstance(player, Player) else None}
+        except BaseExceptionGroup as errors:
+            # A TaskGroup in the game reports a player leaving as a group of Closed.
+            closed = closed_in_group(errors)
+            if closed is None:
+                logger.error("error in game %s of room %s", self.__name__, room.id, exc_info=errors)
+                code, reason = 1011, "internal error"
+            else:
+                player = getattr(closed, "player", None)
+                result = {"reason": "player_left", "player": player.info() if player else None}
         except asyncio.CancelledError:
             code, reason = 1001, "server shutting down"
             raise

@@ -42,6 +42,7 @@ class Player:
     nonce: str = attrs.field(default="", repr=False)
     gone: bool = False
     expired: bool = False  # gone because the grace time ran out
+    last_sock: ws.WebSocket | None = attrs.field(default=None, repr=False)  # the connection that went away
     away_since: float | None = None
     _grace: asyncio.TimerHandle | None = attrs.field(default=None, repr=False)
 
@@ -288,6 +289,7 @@ class Room:
             return  # replaced by a reconnect already, or the game is over
         player = who
         player.sock = None
+        player.last_sock = sock
         code = sock.close_code if sock.close_code is not None else 1006
         # A client closing with 1000 leaves on purpose; anything else (a reload
         # sends 1001, a lost network gives 1006) holds the seat when allowed.
@@ -300,7 +302,7 @@ class Room:
         self._leave_for_good(player, code, sock.close_reason or "player left")
 
     def _gone_error(self, player: Player, reason: str, code: int = 1006) -> ws.Closed:
-        closed = ws.Closed(None, code=code, reason=reason, socket=None)
+        closed = ws.Closed(None, code=code, reason=reason, socket=player.last_sock)
         closed.player = player  # type: ignore[attr-defined]
         return closed
 

@@ -21,7 +21,7 @@ import attrs
 from . import handshake
 from .connection import Options, WebSocket
 from .deflate import DeflateConfig, Deflater, Inflater, server_negotiate
-from .exceptions import Closed, HTTPError
+from .exceptions import Closed, HTTPError, closed_in_group
 from .http import Request
 from .protocol import Connection, Side
 from .server import UPGRADED
@@ -159,9 +159,7 @@ def endpoint(
                 logger.exception("error in WebSocket handler %s", getattr(fn, "__qualname__", fn))
                 code, reason = 1011, "internal error"
             except BaseExceptionGroup as errors:
-                # A TaskGroup wraps Closed raised in its body into a BaseExceptionGroup
-                # (Python 3.11): a group of nothing but Closed is just the disconnect.
-                if errors.split(Closed)[1] is not None:
+                if closed_in_group(errors) is None:
                     code, reason = 1011, "internal error"
                     raise
             finally:
@@ -231,9 +229,7 @@ def aggregate(
                 logger.exception("error in aggregate handler %s", getattr(fn, "__qualname__", fn))
                 code, reason = 1011, "internal error"
             except BaseExceptionGroup as errors:
-                # A TaskGroup wraps Closed raised in its body into a BaseExceptionGroup
-                # (Python 3.11): a group of nothing but Closed is just the disconnect.
-                if errors.split(Closed)[1] is not None:
+                if closed_in_group(errors) is None:
                     code, reason = 1011, "internal error"
                     raise
             finally:

@@ -141,6 +141,21 @@ class InvalidURI(WSError):
     """A URL given to ``connect()`` is not a ``ws://`` or ``wss://`` URL."""
 
 
+def closed_in_group(errors: BaseExceptionGroup) -> Closed | None:
+    """The :class:`Closed` inside *errors* when the group holds nothing else.
+
+    A ``TaskGroup`` reports a ``Closed`` raised in its body as a
+    ``BaseExceptionGroup`` (Python 3.11): such a group is just the disconnect.
+    """
+    matched, rest = errors.split(Closed)
+    if matched is None or rest is not None:
+        return None
+    leaf: BaseException = matched
+    while isinstance(leaf, BaseExceptionGroup):
+        leaf = leaf.exceptions[0]
+    return leaf  # type: ignore[return-value]
+
+
 def close_code_for(exc: BaseException) -> int:
     """The close code to send when *exc* ends a connection.
 
