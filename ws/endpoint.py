@@ -115,6 +115,29 @@ async def _finish(socks: Sequence[WebSocket], code: int, reason: str) -> None:
     await asyncio.gather(*(sock.wait_closed() for sock in socks))
 
 
+async def _run_handler(handler: Awaitable[Any], socks: Sequence[WebSocket], fn: Any) -> None:
+    """Await a WebSocket handler, then close its sockets with the fitting code:
+    1000 when it returns or a peer left (Closed), 1001 when it is cancelled
+    (server shutdown), 1011 when it raised (the error is logged, not sent)."""
+    code, reason = 1000, ""
+    try:
+        await handler
+    except Closed:
+        pass
+    except asyncio.CancelledError:
+        code, reason = 1001, "going away"
+        raise
+    except Exception:
+        logger.exception("error in WebSocket handler %s", getattr(fn, "__qualname__", fn))
+        code, reason = 1011, "internal error"
+    except BaseExceptionGroup as errors:
+        if closed_in_group(errors) is None:
+            code, reason = 1011, "internal error"
+            raise
+    finally:
+        await _finish(socks, code, reason)
+
+
 def _wrap(handler: Callable[..., Awaitable[Any]], make: Callable[..., Any]) -> Any:
     @functools.wraps(handler)
     async def wrapper(request: Request, **params: Any) -> Any:
@@ -147,23 +170,7 @@ def endpoint(
         @functools.wraps(fn)
         async def run(request: Request, **params: Any) -> Any:
             sock = _accept(request, config)
-            code, reason = 1000, ""
-            try:
-                await fn(request, sock, **params)
-            except Closed:
-                pass
-            except asyncio.CancelledError:
-                code, reason = 1001, "going away"
-                raise
-            except Exception:
-                logger.exception("error in WebSocket handler %s", getattr(fn, "__qualname__", fn))
-                code, reason = 1011, "internal error"
-            except BaseExceptionGroup as errors:
-                if closed_in_group(errors) is None:
-                    code, reason = 1011, "internal error"
-                    raise
-            finally:
-                await _finish([sock], code, reason)
+            await _run_handler(fn(request, sock, **params), [sock], fn)
             return UPGRADED
 
         return run
@@ -217,26 +224,10 @@ def aggregate(
                 return await _wait(group, sock)
             del groups[group_key]
             socks = list(group.members)
-            code, reason = 1000, ""
             try:
-                await fn(socks[0].request, socks, **params)
-            except Closed:
-                pass
-            except asyncio.CancelledError:
-                code, reason = 1001, "going away"
-                raise
-            except Exception:
-                logger.exception("error in aggregate handler %s", getattr(fn, "__qualname__", fn))
-                code, reason = 1011, "internal error"
-            except BaseExceptionGroup as errors:
-                if closed_in_group(errors) is None:
-                    code, reason = 1011, "internal error"
-                    raise
+                await _run_handler(fn(socks[0].request, socks, **params), socks, fn)
             finally:
-                try:
-                    await _finish(socks, code, reason)
-                finally:
-                    group.done.set_result(None)
+                group.done.set_result(None)
             return UPGRADED
 
         async def _wait(group: _Group, sock: WebSocket) -> Any:
