@@ -3,41 +3,23 @@ two pages are matched and play chess by clicking and dragging; two pages chat.""
 
 from __future__ import annotations
 
-import pathlib
 import re
-import shutil
 
 import pytest
 
 from examples.server import make_site
+from tests.browser import ARTIFACTS, chromium, needs_chromium
 from tests.conftest import running
 
-CHROMIUM = "/usr/bin/chromium" if pathlib.Path("/usr/bin/chromium").exists() else shutil.which("chromium")
-ARTIFACTS = pathlib.Path(__file__).resolve().parents[1] / "artifacts"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 TIMEOUT_MS = 10_000
 
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
+pytestmark = needs_chromium
 
 
 @pytest.fixture
 async def browser():
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        try:
-            yield browser
-        finally:
-            await browser.close()
+    async with chromium() as browser:
+        yield browser
 
 
 async def new_page(browser, base: str, path: str):

@@ -6,28 +6,14 @@ permessage-deflate, and the limits as a browser meets them (1009, a refused Orig
 from __future__ import annotations
 
 import asyncio
-import pathlib
-import shutil
 
-import pytest
 
 import ws
+from tests.browser import ARTIFACTS, chromium, needs_chromium
 from tests.conftest import running
 from tests.ws.test_hostile import settled
 
-CHROMIUM = "/usr/bin/chromium" if pathlib.Path("/usr/bin/chromium").exists() else shutil.which("chromium")
-ARTIFACTS = pathlib.Path(__file__).resolve().parents[1] / "artifacts"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
+pytestmark = needs_chromium
 
 PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>ws interop</title>
@@ -107,7 +93,6 @@ window.runAll = async () => ({echo: await echoTests(), tooBig: await tooBig(), o
 
 
 async def test_chromium_exchanges_text_binary_and_compressed_messages() -> None:
-    from playwright.async_api import async_playwright
 
     server_sockets: list[ws.WebSocket] = []
     app = ws.App()
@@ -135,19 +120,15 @@ async def test_chromium_exchanges_text_binary_and_compressed_messages() -> None:
         await sock
 
     async with running(app) as server:
-        async with async_playwright() as pw:
-            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-            try:
-                page = await browser.new_page(viewport={"width": 800, "height": 400})
-                errors: list[str] = []
-                page.on("pageerror", lambda exc: errors.append(str(exc)))
-                page.set_default_timeout(10_000)
-                await page.goto(f"http://127.0.0.1:{server.port}/")
-                results = await asyncio.wait_for(page.evaluate("runAll()"), 15)
-                ARTIFACTS.mkdir(exist_ok=True)
-                await page.screenshot(path=str(ARTIFACTS / "ws_browser_interop.png"))
-            finally:
-                await browser.close()
+        async with chromium() as browser:
+            page = await browser.new_page(viewport={"width": 800, "height": 400})
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.set_default_timeout(10_000)
+            await page.goto(f"http://127.0.0.1:{server.port}/")
+            results = await asyncio.wait_for(page.evaluate("runAll()"), 15)
+            ARTIFACTS.mkdir(exist_ok=True)
+            await page.screenshot(path=str(ARTIFACTS / "ws_browser_interop.png"))
         await settled(server)
 
     assert errors == []
