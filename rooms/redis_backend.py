@@ -55,7 +55,7 @@ from ws.protocol import State
 
 from . import codec, redis_scripts
 from .exceptions import CLOSE_CODES
-from .room import Player, Room, Spectator
+from .room import Room, Spectator
 
 if TYPE_CHECKING:
     from .lobby import Lobby

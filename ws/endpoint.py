@@ -21,7 +21,7 @@ import attrs
 from . import handshake
 from .connection import Options, WebSocket
 from .deflate import DeflateConfig, Deflater, Inflater, server_negotiate
-from .exceptions import Closed, HTTPError, closed_in_group
+from .exceptions import Closed, closed_in_group
 from .http import Request
 from .protocol import Connection, Side
 from .server import UPGRADED

@@ -20,7 +20,7 @@ from .connection import Options, WebSocket, recv_buffer
 from .exceptions import HTTPError
 from .http import Request, Response
 from .http11 import RequestParser, serialize_response
-from .protocol import Connection, Side
+from .protocol import Connection
 from .routing import App
 
 __all__ = ["Server", "ServerLimits", "serve", "run", "event_loop_factory"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 
 from tests.rooms.redis_fixtures import Client, cluster, eventually, redis_server  # noqa: F401
 

@@ -3,7 +3,6 @@ through another process, a graceful shutdown, and Redis stopped and restarted.""
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 from tests.rooms.redis_fixtures import Client, cluster, eventually, redis_server  # noqa: F401

@@ -98,7 +98,7 @@ async def test_chromium_exchanges_text_binary_and_compressed_messages() -> None:
     app = ws.App()
 
     @app.route("/")
-    async def page(request):
+    async def index(request):
         return ws.Response.html(PAGE)
 
     @app.route("/echo")
