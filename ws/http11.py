@@ -71,36 +71,59 @@ class Headers:
 
     def __init__(self, list_of_pairs: Iterable[tuple[str, str]] | None = None) -> None:
         self.raw: list[tuple[str, str]] = []
-        self._index: dict[str, list[str]] = {}
+        # Built on the first lookup; compact() drops it (a WebSocket keeps its request's
+        # headers for its whole life, and the index is most of their size).
+        self._index: dict[str, list[str]] | None = None
         if list_of_pairs is not None:
             for name, value in list_of_pairs:
                 self.add(name, value)
 
+    def _lookup(self) -> dict[str, list[str]]:
+        index = self._index
+        if index is None:
+            index = self._index = {}
+            names = _names
+            for name, value in self.raw:
+                shared = names.get(name)
+                key = shared[1] if shared is not None else name.lower()
+                values = index.get(key)
+                if values is None:
+                    index[key] = [value]
+                else:
+                    values.append(value)
+        return index
+
+    def compact(self) -> None:
+        """Free the lookup index; the next lookup builds it again."""
+        self._index = None
+
     def add(self, name: str, value: str) -> None:
         """Append a field; earlier fields with the same name are kept."""
         self.raw.append((name, value))
-        key = name.lower()
-        values = self._index.get(key)
-        if values is None:
-            self._index[key] = [value]
-        else:
-            values.append(value)
+        index = self._index
+        if index is not None:
+            key = name.lower()
+            values = index.get(key)
+            if values is None:
+                index[key] = [value]
+            else:
+                values.append(value)
 
     def __getitem__(self, name: str) -> str:
         """The first value of *name*; raises :class:`KeyError` when absent."""
-        return self._index[name.lower()][0]
+        return self._lookup()[name.lower()][0]
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """The first value of *name*, or *default* when absent."""
-        values = self._index.get(name.lower())
+        values = self._lookup().get(name.lower())
         return default if values is None else values[0]
 
     def get_all(self, name: str) -> list[str]:
         """Every value of *name* in order (an empty list when absent)."""
-        return list(self._index.get(name.lower(), ()))
+        return list(self._lookup().get(name.lower(), ()))
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and name.lower() in self._index
+        return isinstance(name, str) and name.lower() in self._lookup()
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
         return iter(self.raw)
@@ -206,7 +229,8 @@ _values: dict[str, str] = {}
 def _parse_headers(lines: list[str]) -> Headers:
     headers = Headers()
     raw = headers.raw
-    index = headers._index
+    index: dict[str, list[str]] = {}
+    headers._index = index  # the handshake looks fields up at once: build it now
     match = _HEADER_RE.fullmatch
     names, values_cache = _names, _values
     for line in lines:

@@ -225,6 +225,7 @@ class HTTPConnection(asyncio.BufferedProtocol):
         sock.add_close_callback(self._socket_closed)
         leftover = self._parser.take_buffer()
         self._parser = None  # the request parser is not needed any more: free it
+        request.headers.compact()  # kept as long as the socket: drop the lookup index
         transport.set_protocol(sock)
         sock.connection_made(transport)
         if leftover:
