@@ -294,10 +294,10 @@ async def matchmaking_load(spec: Mapping[str, Any]) -> Measurement:
         await asyncio.sleep(spec["warmup"])
         pid = spec["server_pid"]
         window["open"] = True
-        t0, server0 = time.perf_counter(), process_cpu_seconds(pid)
+        t0, server0, cpu0 = time.perf_counter(), process_cpu_seconds(pid), time.process_time()
         await asyncio.sleep(spec["duration"])
         window["open"] = False
-        t1, server1 = time.perf_counter(), process_cpu_seconds(pid)
+        t1, server1, cpu1 = time.perf_counter(), process_cpu_seconds(pid), time.process_time()
         stop.set()
         # Workers finish their current round (a partner for each is still coming).
         with contextlib.suppress(TimeoutError):
@@ -318,6 +318,7 @@ async def matchmaking_load(spec: Mapping[str, Any]) -> Measurement:
         "p99_ms": _ms(_percentile(latencies, 0.99)),
         "errors": window["errors"],
         "server_cpu": None if server0 is None or server1 is None else (server1 - server0) / elapsed,
+        "client_cpu": (cpu1 - cpu0) / elapsed,
     }
 
 
@@ -414,10 +415,10 @@ async def chess_load(spec: Mapping[str, Any]) -> Measurement:
         await asyncio.sleep(spec["warmup"])
         pid = spec["server_pid"]
         window["open"] = True
-        t0, server0 = time.perf_counter(), process_cpu_seconds(pid)
+        t0, server0, cpu0 = time.perf_counter(), process_cpu_seconds(pid), time.process_time()
         await asyncio.sleep(spec["duration"])
         window["open"] = False
-        t1, server1 = time.perf_counter(), process_cpu_seconds(pid)
+        t1, server1, cpu1 = time.perf_counter(), process_cpu_seconds(pid), time.process_time()
         stop.set()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(5):
@@ -438,6 +439,7 @@ async def chess_load(spec: Mapping[str, Any]) -> Measurement:
         "p99_ms": _ms(_percentile(latencies, 0.99)),
         "errors": window["errors"],
         "server_cpu": None if server0 is None or server1 is None else (server1 - server0) / elapsed,
+        "client_cpu": (cpu1 - cpu0) / elapsed,
     }
 
 

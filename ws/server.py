@@ -459,7 +459,9 @@ def run(
     async def main() -> None:
         server = await serve(app, host, port, ssl=ssl, limits=limits, **kwargs)
         loop = asyncio.get_running_loop()
-        with contextlib.suppress(NotImplementedError, RuntimeError):
+        # Not in a thread other than the main one (RuntimeError from asyncio,
+        # ValueError from uvloop), nor on Windows (NotImplementedError).
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(signal.SIGTERM, server.close)
         if on_start is not None:
             on_start(server)
