@@ -404,14 +404,8 @@ class WebSocket(asyncio.BufferedProtocol):
         if self._mux is not None:
             self._mux._detach(self)
         while True:
-            queue = self._queue  # (created by the first message: read it again after a wait)
-            if queue:
-                msg = queue.popleft()
-                if self._reading_paused and len(queue) <= (self.options.max_queue or 0) // 2:
-                    self._reading_paused = False
-                    if not self._lost:
-                        self.transport.resume_reading()
-                return msg
+            if self._queue:  # (created by the first message: read it again after a wait)
+                return self._take_ready()
             if self._lost or self._conn.state is State.CLOSED:
                 raise self._closed_error()
             if self._waiter is not None:
@@ -444,7 +438,8 @@ class WebSocket(asyncio.BufferedProtocol):
         return Mux(self, *others)
 
     def _take_ready(self) -> Message | None:
-        """For the mux: the next queued message, or None when closed (raise then)."""
+        """The next queued message (None if there is none), resuming reads once the
+        queue is down to half of ``max_queue``.  The mux reads through this too."""
         queue = self._queue
         if queue:
             msg = queue.popleft()
