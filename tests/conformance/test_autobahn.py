@@ -42,12 +42,6 @@ def _check(verdicts: dict[str, str], report_dir: Path, bad: frozenset[str]) -> N
         )
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _echo_exists() -> None:
-    if not SERVER_ENV and not ECHO.exists():
-        pytest.skip(f"{ECHO} not written yet")
-
-
 # Measured against a websockets echo stand-in (2 CPUs): 1-10 take about 16 s, 9.* alone 9 s.
 @pytest.mark.timeout(300)
 def test_rfc6455_cases(tmp_path: Path) -> None:
