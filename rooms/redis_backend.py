@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING, Any
 import msgpack
 
 import ws
+from ws.connection import MessageReader
 from ws.messages import DataMessage, TextMessage
 from ws.protocol import State
 
@@ -149,7 +150,7 @@ class _Closing:
         raise sock._closed_error()
 
 
-class RemoteSocket:
+class RemoteSocket(MessageReader):
     """A player (or spectator) connected to another process of the cluster.
 
     The host's game sees it as a :class:`ws.WebSocket`: ``text``, ``data``,
@@ -272,35 +273,6 @@ class RemoteSocket:
     # reading, as ws.WebSocket
     def _take_ready(self) -> Any:
         return self._queue.popleft() if self._queue else None
-
-    def __await__(self):
-        if self._mux is not None:
-            self._mux._detach(self)
-        while True:
-            if self._queue:
-                return self._queue.popleft()
-            if self._lost or self._conn.state is State.CLOSED:
-                raise self._closed_error()
-            if self._waiter is not None:
-                raise RuntimeError("another task is already waiting for a message on this socket")
-            fut = self._loop.create_future()
-            self._waiter = fut
-            try:
-                yield from fut
-            finally:
-                self._waiter = None
-
-    def recv(self) -> RemoteSocket:
-        return self
-
-    def __aiter__(self) -> RemoteSocket:
-        return self
-
-    def __anext__(self) -> RemoteSocket:
-        return self
-
-    def mux(self, *others: Any) -> ws.Mux:
-        return ws.Mux(self, *others)
 
     # sending, as ws.WebSocket
     def _check_writable(self) -> None:

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from .http import Request
     from .mux import Mux
 
-__all__ = ["WebSocket", "Options", "broadcast"]
+__all__ = ["WebSocket", "MessageReader", "Options", "broadcast"]
 
 logger = logging.getLogger("ws")
 
@@ -127,7 +127,57 @@ def recv_buffer() -> memoryview:
     return _recv_buffer.view
 
 
-class WebSocket(asyncio.BufferedProtocol):
+class MessageReader:
+    """The reading half of a socket: ``await sock``, ``async for``, ``mux``.
+
+    Shared by :class:`WebSocket` and by sockets that are not a TCP connection of
+    this process (the Redis backend's remote players).  A subclass provides
+    ``_queue``, ``_waiter``, ``_mux``, ``_lost``, ``_conn`` (for its state),
+    ``_loop``, ``_take_ready()`` and ``_closed_error()``.
+    """
+
+    __slots__ = ()
+
+    def __await__(self):
+        """``await sock``: the next message, or :class:`Closed`."""
+        if self._mux is not None:
+            self._mux._detach(self)
+        while True:
+            if self._queue:  # (created by the first message: read it again after a wait)
+                return self._take_ready()
+            if self._lost or self._conn.state is State.CLOSED:
+                raise self._closed_error()
+            if self._waiter is not None:
+                # One waiter per socket: a second one would replace the first, which
+                # would then never wake, not even on disconnect.
+                raise RuntimeError("another task is already waiting for a message on this WebSocket")
+            fut = self._loop.create_future()
+            self._waiter = fut
+            try:
+                yield from fut
+            finally:
+                self._waiter = None
+
+    def recv(self) -> MessageReader:
+        """Same as ``await sock``; ``await sock.recv()`` reads well in some code."""
+        return self
+
+    def __aiter__(self) -> MessageReader:
+        return self
+
+    def __anext__(self) -> MessageReader:
+        # The next message; a closed connection raises Closed (a cancellation),
+        # not StopAsyncIteration: a disconnect is never mistaken for a normal end.
+        return self
+
+    def mux(self, *others: MessageReader) -> Mux:
+        """Read from this socket and *others* at once; see :func:`ws.mux`."""
+        from .mux import Mux
+
+        return Mux(self, *others)
+
+
+class WebSocket(asyncio.BufferedProtocol, MessageReader):
     """One WebSocket connection, as game code sees it.
 
     ``await sock`` (or ``async for msg in sock``) gives the next message; when the
@@ -398,44 +448,6 @@ class WebSocket(asyncio.BufferedProtocol):
         self._abort()
 
     # ------------------------------------------------------------------ receiving
-
-    def __await__(self):
-        """``await sock``: the next message, or :class:`Closed`."""
-        if self._mux is not None:
-            self._mux._detach(self)
-        while True:
-            if self._queue:  # (created by the first message: read it again after a wait)
-                return self._take_ready()
-            if self._lost or self._conn.state is State.CLOSED:
-                raise self._closed_error()
-            if self._waiter is not None:
-                # One waiter per socket: a second one would replace the first, which
-                # would then never wake, not even on disconnect.
-                raise RuntimeError("another task is already waiting for a message on this WebSocket")
-            fut = self._loop.create_future()
-            self._waiter = fut
-            try:
-                yield from fut
-            finally:
-                self._waiter = None
-
-    def recv(self) -> WebSocket:
-        """Same as ``await sock``; ``await sock.recv()`` reads well in some code."""
-        return self
-
-    def __aiter__(self) -> WebSocket:
-        return self
-
-    def __anext__(self) -> WebSocket:
-        # The next message; a closed connection raises Closed (a cancellation),
-        # not StopAsyncIteration: a disconnect is never mistaken for a normal end.
-        return self
-
-    def mux(self, *others: WebSocket) -> Mux:
-        """Read from this socket and *others* at once; see :func:`ws.mux`."""
-        from .mux import Mux
-
-        return Mux(self, *others)
 
     def _take_ready(self) -> Message | None:
         """The next queued message (None if there is none), resuming reads once the
