@@ -12,6 +12,7 @@ import asyncio
 import collections
 import logging
 import os
+import sys
 import threading
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
@@ -39,7 +40,8 @@ class Options:
     - ``max_message_size``: bytes in one message after decompression (close 1009 over it).
     - ``max_frame_size``: bytes in one frame (defaults to ``max_message_size``).
     - ``max_queue``: received messages buffered before we stop reading from the socket.
-    - ``write_limit``: bytes buffered for writing before ``await sock.text(...)`` waits.
+    - ``write_limit``: bytes buffered for writing before ``await sock.text(...)`` waits
+      (``None``: never wait, the buffer is unbounded).
     - ``ping_interval`` / ``ping_timeout``: keepalive; a peer that does not answer a
       ping within ``ping_timeout`` seconds is cut off (close 1011).
     - ``close_timeout``: seconds to wait for the peer's side of the closing handshake.
@@ -49,7 +51,7 @@ class Options:
     max_message_size: int | None = 2**20
     max_frame_size: int | None = None
     max_queue: int | None = 32
-    write_limit: int = 2**16
+    write_limit: int | None = 2**16
     ping_interval: float | None = 20.0
     ping_timeout: float | None = 20.0
     close_timeout: float | None = 10.0
@@ -300,7 +302,9 @@ class WebSocket(asyncio.BufferedProtocol, MessageReader):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
-        transport.set_write_buffer_limits(high=self.options.write_limit)  # type: ignore[attr-defined]
+        limit = self.options.write_limit
+        # None disables the limit, as for every other one: writing never pauses.
+        transport.set_write_buffer_limits(high=sys.maxsize if limit is None else limit)  # type: ignore[attr-defined]
         if self.remote_address is None:
             self.remote_address = transport.get_extra_info("peername")
         if self.options.ping_interval is not None:

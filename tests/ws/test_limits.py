@@ -566,3 +566,30 @@ async def test_origin_policy(origin_headers: list[str], allowed, expected: int) 
         finally:
             writer.close()
         assert await settled(server) == ZERO
+
+
+async def test_write_limit_none_never_pauses_the_sender():
+    """write_limit=None disables the high-water mark, like every other limit's None."""
+    parked = []
+
+    app = ws.App()
+
+    @app.route("/flood")
+    @ws.endpoint(write_limit=None, compression=False)
+    async def flood(request, sock):
+        for _ in range(256):
+            await sock.data(b"x" * 65536)  # 16 MiB, more than the kernel's buffers hold
+        parked.append(sock.transport.get_write_buffer_size())
+        await sock
+
+    async with running(app) as server:
+        client = await ws.connect(url(server, "/flood"), compression=False)
+        client.transport.pause_reading()
+        for _ in range(200):
+            if parked:
+                break
+            await asyncio.sleep(0.01)
+        # The sender never waited: it buffered far past the default 64 KiB mark.
+        assert parked and parked[0] > 2**20
+        client.transport.resume_reading()
+        client.abort()
