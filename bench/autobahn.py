@@ -37,7 +37,6 @@ import json
 import os
 import shlex
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -48,6 +47,8 @@ from pathlib import Path
 
 import attrs
 
+from bench.processes import stop, wait_accepting
+
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
 DEFAULT_SERVER = "python examples/echo.py"
@@ -56,7 +57,6 @@ DEFAULT_REPORT = ROOT / "bench" / "results" / "autobahn"
 ALL_CASES = ("1.*", "2.*", "3.*", "4.*", "5.*", "6.*", "7.*", "9.*", "10.*", "12.*", "13.*")
 DEFAULT_TIMEOUT = 1200.0  # seconds for the whole kosoku run
 STARTUP_TIMEOUT = 10.0  # seconds for the server to accept connections
-STOP_TIMEOUT = 5.0  # seconds between SIGTERM and SIGKILL
 
 PASSING = frozenset({"OK", "NON-STRICT", "INFORMATIONAL"})
 PASSING_CLOSE = frozenset({"OK", "INFORMATIONAL"})
@@ -136,38 +136,6 @@ def kosoku_command() -> list[str]:
     return [found]
 
 
-def _log_tail(path: Path, lines: int = 20) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
-
-
-def _wait_accepting(proc: subprocess.Popen[bytes], port: int, log: Path, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise HarnessError(f"server exited with code {proc.returncode}\n{_log_tail(log)}")
-        try:
-            with socket.create_connection((HOST, port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise HarnessError(f"server not accepting on {HOST}:{port} after {timeout:.0f} s\n{_log_tail(log)}")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    """Stop the one process started here: SIGTERM, then SIGKILL, by its PID only."""
-    if proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(STOP_TIMEOUT)
-
-
 @contextlib.contextmanager
 def running_server(
     server_cmd: Sequence[str], log: Path, *, startup_timeout: float = STARTUP_TIMEOUT
@@ -180,10 +148,10 @@ def running_server(
             cwd=ROOT, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
         )
     try:
-        _wait_accepting(proc, port, log, startup_timeout)
+        wait_accepting(proc, HOST, port, log, startup_timeout, HarnessError)
         yield port
     finally:
-        _stop(proc)
+        stop(proc)
 
 
 def run_kosoku(

@@ -37,7 +37,6 @@ import json
 import os
 import platform
 import shlex
-import signal
 import socket
 import statistics
 import subprocess
@@ -49,13 +48,14 @@ from typing import Any
 
 import attrs
 
+from bench.processes import log_tail, stop, wait_accepting
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 HOST = "127.0.0.1"
 
 # Bounds: every wait in this file has one.
 STARTUP_TIMEOUT = 15.0  # server must accept connections within this
-STOP_TIMEOUT = 5.0  # SIGTERM, then SIGKILL after this
 HELP_TIMEOUT = 15.0  # probing `--help` for options
 CONNECT_TIMEOUT = 30.0  # all client connections open within this
 CLIENT_SLACK = 60.0  # client process gets duration + warm-up + this, then is killed
@@ -205,38 +205,6 @@ def server_argv(server: Server, role: str) -> Argv:
     return argv
 
 
-def _log_tail(path: Path, lines: int = 15) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
-
-
-def _wait_accepting(proc: subprocess.Popen[bytes], host: str, port: int, log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise ServerFailed(f"exited with code {proc.returncode}\n{_log_tail(log)}")
-        try:
-            with socket.create_connection((host, port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise ServerFailed(f"not accepting on {host}:{port} after {STARTUP_TIMEOUT:.0f} s\n{_log_tail(log)}")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    """Stop the one process started here: SIGTERM, then SIGKILL, by its PID only."""
-    if proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(STOP_TIMEOUT)
-
-
 @contextlib.contextmanager
 def running_server(server: Server, role: str, cpu: int | None, log: Path) -> Iterator[RunningServer]:
     argv = server_argv(server, role)
@@ -249,12 +217,12 @@ def running_server(server: Server, role: str, cpu: int | None, log: Path) -> Ite
             preexec_fn=_pin(cpu),
         )
     try:
-        _wait_accepting(proc, HOST, port, log)
+        wait_accepting(proc, HOST, port, log, STARTUP_TIMEOUT, ServerFailed)
         yield RunningServer(server.name, proc.pid, HOST, port, argv)
         if proc.poll() is not None:
-            raise ServerFailed(f"died during the run, code {proc.returncode}\n{_log_tail(log)}")
+            raise ServerFailed(f"died during the run, code {proc.returncode}\n{log_tail(log)}")
     finally:
-        _stop(proc)
+        stop(proc)
 
 
 # -- scenarios ---------------------------------------------------------------------------
