@@ -218,23 +218,6 @@ class RemoteSocket(MessageReader):
         code = self._conn.close_code if self._conn.close_code is not None else 1006
         return ws.Closed(None, code=code, reason=self._conn.close_reason, socket=self)
 
-    def add_close_callback(self, callback: Callable[[Any], None]) -> None:
-        if self._lost:
-            self._loop.call_soon(callback, self)
-        else:
-            self._on_close.append(callback)
-
-    def remove_close_callback(self, callback: Callable[[Any], None]) -> None:
-        try:
-            self._on_close.remove(callback)
-        except ValueError:
-            pass
-
-    async def wait_closed(self) -> None:
-        if not self._lost:
-            fut = self._loop.create_future()
-            self._lost_waiters.append(fut)
-            await asyncio.shield(fut)
 
     # from the edge
     def _feed(self, message: Any) -> None:

@@ -130,12 +130,14 @@ def recv_buffer() -> memoryview:
 
 
 class MessageReader:
-    """The reading half of a socket: ``await sock``, ``async for``, ``mux``.
+    """The reading half of a socket (``await sock``, ``async for``, ``mux``) and
+    its close notifications (``add_close_callback``, ``wait_closed``).
 
     Shared by :class:`WebSocket` and by sockets that are not a TCP connection of
     this process (the Redis backend's remote players).  A subclass provides
     ``_queue``, ``_waiter``, ``_mux``, ``_lost``, ``_conn`` (for its state),
-    ``_loop``, ``_take_ready()`` and ``_closed_error()``.
+    ``_loop``, ``_on_close``, ``_lost_waiters``, ``_take_ready()`` and
+    ``_closed_error()``.
     """
 
     __slots__ = ()
@@ -177,6 +179,28 @@ class MessageReader:
         from .mux import Mux
 
         return Mux(self, *others)
+
+    # -------------------------------------------------------------- close notifications
+
+    def add_close_callback(self, callback: Callable[[Any], None]) -> None:
+        """Call ``callback(sock)`` once, when the connection is gone."""
+        if self._lost:
+            self._loop.call_soon(callback, self)
+        else:
+            self._on_close.append(callback)
+
+    def remove_close_callback(self, callback: Callable[[Any], None]) -> None:
+        try:
+            self._on_close.remove(callback)
+        except ValueError:
+            pass
+
+    async def wait_closed(self) -> None:
+        """Wait until the connection is gone (without raising)."""
+        if not self._lost:
+            fut = self._loop.create_future()
+            self._lost_waiters.append(fut)
+            await asyncio.shield(fut)
 
 
 class WebSocket(asyncio.BufferedProtocol, MessageReader):
@@ -278,25 +302,6 @@ class WebSocket(asyncio.BufferedProtocol, MessageReader):
         code = conn.close_code if conn.close_code is not None else 1006
         return Closed(conn.close_received, code=code, reason=conn.close_reason, socket=self)
 
-    def add_close_callback(self, callback: Callable[[WebSocket], None]) -> None:
-        """Call ``callback(sock)`` once, when the TCP connection is gone."""
-        if self._lost:
-            self._loop.call_soon(callback, self)
-        else:
-            self._on_close.append(callback)
-
-    def remove_close_callback(self, callback: Callable[[WebSocket], None]) -> None:
-        try:
-            self._on_close.remove(callback)
-        except ValueError:
-            pass
-
-    async def wait_closed(self) -> None:
-        """Wait until the TCP connection is gone (without raising)."""
-        if not self._lost:
-            fut = self._loop.create_future()
-            self._lost_waiters.append(fut)
-            await asyncio.shield(fut)
 
     # ------------------------------------------------------------------ asyncio.Protocol
 
