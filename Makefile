@@ -9,7 +9,7 @@ PORT   ?= 8000
 
 .PHONY: run test install install-dev system-deps bench autobahn clean
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml ws/_speedups.c
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[examples]'

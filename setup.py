@@ -1,7 +1,7 @@
 """Builds the optional C speedup (ws/_speedups.c); metadata lives in pyproject.toml.
 
 ``optional=True``: without a compiler the install still succeeds and ``ws``
-uses its pure-Python masking.
+uses its pure-Python masking and frame splitting.
 """
 
 import os

@@ -24,6 +24,8 @@ from .frames import Opcode, frame_header
 from .messages import Message
 from .protocol import Connection, State
 
+_OPEN, _CLOSED = State.OPEN, State.CLOSED  # module globals are faster to read (see ws.protocol)
+
 if TYPE_CHECKING:
     from .http import Request
     from .mux import Mux
@@ -147,9 +149,10 @@ class MessageReader:
         if self._mux is not None:
             self._mux._detach(self)
         while True:
-            if self._queue:  # (created by the first message: read it again after a wait)
-                return self._take_ready()
-            if self._lost or self._conn.state is State.CLOSED:
+            queue = self._queue  # (created by the first message: read it again after a wait)
+            if queue:
+                return queue.popleft() if not self._reading_paused else self._take_ready()
+            if self._lost or self._conn.state is _CLOSED:
                 raise self._closed_error()
             if self._waiter is not None:
                 # One waiter per socket: a second one would replace the first, which
@@ -286,7 +289,7 @@ class WebSocket(asyncio.BufferedProtocol, MessageReader):
     @property
     def closed(self) -> bool:
         """True once no more messages can be sent (closing or closed)."""
-        return self._lost or self._conn.state is not State.OPEN
+        return self._lost or self._conn.state is not _OPEN
 
     @property
     def close_code(self) -> int | None:
@@ -354,7 +357,7 @@ class WebSocket(asyncio.BufferedProtocol, MessageReader):
             if max_queue is not None and len(queue) >= max_queue and not self._reading_paused:
                 self._reading_paused = True
                 self.transport.pause_reading()
-        if conn.state is State.CLOSED:
+        if conn.state is _CLOSED:
             self._handshake_done()
         elif conn.failure is not None:
             logger.info("closing %r: %s", self, conn.failure)
@@ -434,7 +437,7 @@ class WebSocket(asyncio.BufferedProtocol, MessageReader):
 
     def _keepalive(self) -> None:
         self._ping_timer = None
-        if self._lost or self._conn.state is not State.OPEN:
+        if self._lost or self._conn.state is not _OPEN:
             return
         if self._ping_payload is None:
             self._ping_payload = os.urandom(4)
@@ -452,7 +455,7 @@ class WebSocket(asyncio.BufferedProtocol, MessageReader):
     def _pong_missing(self) -> None:
         self._pong_timer = None
         logger.info("keepalive ping timeout on %r", self)
-        if self._conn.state is State.OPEN:
+        if self._conn.state is _OPEN:
             self._write(self._conn.send_close(1011, "keepalive ping timeout"))
         self._abort()
 
@@ -511,13 +514,13 @@ class WebSocket(asyncio.BufferedProtocol, MessageReader):
                 self.transport.write(b"".join(pending))
 
     def _check_writable(self) -> None:
-        if self._lost or self._conn.state is not State.OPEN:
+        if self._lost or self._conn.state is not _OPEN:
             raise self._closed_error()
 
     def text(self, message: str | Iterable[str]) -> _Sent:
         """Send a text message (an iterable of strings sends one fragmented message)."""
         conn = self._conn
-        if self._lost or conn.state is not State.OPEN:
+        if self._lost or conn.state is not _OPEN:
             raise self._closed_error()
         if isinstance(message, str):
             self._send(conn.send_text(message))
@@ -528,7 +531,7 @@ class WebSocket(asyncio.BufferedProtocol, MessageReader):
     def data(self, message: bytes | bytearray | memoryview | Iterable[bytes]) -> _Sent:
         """Send a binary message (an iterable of bytes sends one fragmented message)."""
         conn = self._conn
-        if self._lost or conn.state is not State.OPEN:
+        if self._lost or conn.state is not _OPEN:
             raise self._closed_error()
         if isinstance(message, (bytes, bytearray, memoryview)):
             self._send(conn.send_data(message))
@@ -538,6 +541,10 @@ class WebSocket(asyncio.BufferedProtocol, MessageReader):
 
     def send(self, message: str | bytes) -> _Sent:
         """``text`` for a ``str``, ``data`` for bytes."""
+        conn = self._conn
+        if isinstance(message, str) and not self._lost and conn.state is _OPEN:
+            self._send(conn.send_text(message))  # the common case, one call shorter
+            return _Sent(self)
         return self.text(message) if isinstance(message, str) else self.data(message)
 
     def ping(self, payload: bytes | str = b"") -> _Sent:
@@ -559,7 +566,7 @@ class WebSocket(asyncio.BufferedProtocol, MessageReader):
     def close(self, code: int = 1000, reason: str = "") -> _Closing:
         """Start the closing handshake now; awaiting the result waits for it to end
         (at most ``close_timeout``) and then raises :class:`Closed` in the caller."""
-        if not self._lost and self._conn.state is State.OPEN:
+        if not self._lost and self._conn.state is _OPEN:
             self._write(self._conn.send_close(code, reason))
             self._start_close_timer()
         return _Closing(self)
@@ -587,7 +594,7 @@ def broadcast(socks: Iterable[WebSocket], message: str | bytes, *, max_buffer: i
     frame = frame_header(opcode, len(payload)) + payload
     sent = 0
     for sock in socks:
-        if sock._lost or sock._conn.state is not State.OPEN:
+        if sock._lost or sock._conn.state is not _OPEN:
             continue
         if max_buffer is not None and sock.transport.get_write_buffer_size() > max_buffer:
             logger.info("dropping slow consumer %r", sock)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 import os
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from .exceptions import InvalidPayload, PayloadTooBig, ProtocolError
 
@@ -17,6 +17,7 @@ __all__ = [
     "Opcode",
     "Frame",
     "FrameParser",
+    "split_frames",
     "apply_mask",
     "serialize_frame",
     "frame_header",
@@ -68,14 +69,15 @@ def apply_mask_py(data: bytes | bytearray | memoryview, mask: bytes) -> bytes:
     return (int.from_bytes(data, "little") ^ int.from_bytes(key, "little")).to_bytes(n, "little")
 
 
-# The optional C version (ws/_speedups.c) is used when it was compiled, unless
-# WS_NO_SPEEDUPS=1; both give the same bytes (tests check each).
-apply_mask = apply_mask_py
+# The optional C versions (ws/_speedups.c) are used when they were compiled, unless
+# WS_NO_SPEEDUPS=1; both give the same results (tests check each).
+_speedups: Any = None
 if os.environ.get("WS_NO_SPEEDUPS") != "1":
     try:
-        from ._speedups import apply_mask  # type: ignore[no-redef]  # noqa: F811
+        from . import _speedups
     except ImportError:
         pass
+apply_mask = getattr(_speedups, "apply_mask", apply_mask_py)
 
 
 def frame_header(opcode: int, length: int, *, fin: bool = True, rsv1: bool = False, mask: bytes | None = None) -> bytes:
@@ -176,79 +178,92 @@ class FrameParser:
         """
         if self.error is not None:
             raise self.error
-        frames: list[Frame] = []
-        try:
-            return self._parse(data, frames)
-        except ProtocolError as exc:
-            if not frames:
-                raise
-            self.error = exc
-            return frames
-
-    def _parse(self, data: bytes, frames: list[Frame]) -> list[Frame]:
         buf = self._buf
         if buf:
             buf += data
             data = buf
-        append = frames.append
-        n = len(data)
-        off = 0
-        expect_mask = self._expect_mask
-        limit = self.max_frame_size
-        while n - off >= 2:
-            b0 = data[off]
-            b1 = data[off + 1]
-            opcode = _OPCODES[b0 & 0x0F]
-            if opcode is None:
-                raise ProtocolError(f"reserved opcode {b0 & 0x0F}")
-            if b0 & 0x70:
-                # RFC 6455 5.2: RSV bits MUST be 0 unless an extension defines them;
-                # permessage-deflate defines RSV1 (RFC 7692 6).
-                if b0 & 0x30 or not self._rsv1_ok:
-                    raise ProtocolError("reserved bits set")
-            length = b1 & 0x7F
-            masked = b1 & 0x80
-            if opcode >= 8:
-                # RFC 6455 5.5: control frames are not fragmented, carry <= 125 bytes.
-                if not b0 & 0x80:
-                    raise ProtocolError("fragmented control frame")
-                if length > 125:
-                    raise ProtocolError("control frame too long")
-                if b0 & 0x40:
-                    raise ProtocolError("compressed control frame")
-            if bool(masked) is not expect_mask:
-                # RFC 6455 5.1: clients MUST mask, servers MUST NOT.
-                raise ProtocolError("incorrect masking")
-            pos = off + 2
-            if length == 126:
-                if n - pos < 2:
-                    break
-                length = int.from_bytes(data[pos : pos + 2], "big")
-                pos += 2
-            elif length == 127:
-                if n - pos < 8:
-                    break
-                length = int.from_bytes(data[pos : pos + 8], "big")
-                if length >> 63:
-                    raise ProtocolError("frame length with the high bit set")
-                pos += 8
-            if limit is not None and length > limit:
-                raise PayloadTooBig(f"frame of {length} bytes exceeds the limit of {limit}")
-            if masked:
-                end = pos + 4 + length
-                if end > n:
-                    break
-                mask = bytes(data[pos : pos + 4])
-                payload = apply_mask(memoryview(data)[pos + 4 : end], mask)
-            else:
-                end = pos + length
-                if end > n:
-                    break
-                payload = bytes(data[pos:end])
-            append(Frame(opcode, payload, bool(b0 & 0x80), bool(b0 & 0x40)))
-            off = end
-        if data is buf:
+        frames, off, error = split_frames(data, self._expect_mask, self._rsv1_ok, self.max_frame_size)
+        if error is not None:
+            if not frames:
+                raise error
+            self.error = error
+        elif data is buf:
             del buf[:off]
-        elif off < n:
+        elif off < len(data):
             buf += data[off:] if off else data
         return frames
+
+
+def split_frames_py(
+    data: bytes | bytearray | memoryview, expect_mask: bool, rsv1_ok: bool, limit: int | None
+) -> tuple[list[Frame], int, ProtocolError | None]:
+    """Every complete frame at the start of *data*, how many bytes they took, and
+    the fault met after them (``None`` if none): the parsing half of
+    :class:`FrameParser`, which keeps the bytes of an incomplete frame for later.
+
+    It checks what a frame's header alone can tell (RFC 6455 5.2), before its
+    payload has arrived, so a huge announced length is refused at once.
+    """
+    frames: list[Frame] = []
+    append = frames.append
+    n = len(data)
+    off = 0
+    while n - off >= 2:
+        b0 = data[off]
+        b1 = data[off + 1]
+        opcode = _OPCODES[b0 & 0x0F]
+        if opcode is None:
+            return frames, off, ProtocolError(f"reserved opcode {b0 & 0x0F}")
+        # RFC 6455 5.2: RSV bits MUST be 0 unless an extension defines them;
+        # permessage-deflate defines RSV1 (RFC 7692 6).
+        if b0 & 0x70 and (b0 & 0x30 or not rsv1_ok):
+            return frames, off, ProtocolError("reserved bits set")
+        length = b1 & 0x7F
+        masked = b1 & 0x80
+        if opcode >= 8:
+            # RFC 6455 5.5: control frames are not fragmented, carry <= 125 bytes.
+            if not b0 & 0x80:
+                return frames, off, ProtocolError("fragmented control frame")
+            if length > 125:
+                return frames, off, ProtocolError("control frame too long")
+            if b0 & 0x40:
+                return frames, off, ProtocolError("compressed control frame")
+        if bool(masked) is not expect_mask:
+            # RFC 6455 5.1: clients MUST mask, servers MUST NOT.
+            return frames, off, ProtocolError("incorrect masking")
+        pos = off + 2
+        if length == 126:
+            if n - pos < 2:
+                break
+            length = int.from_bytes(data[pos : pos + 2], "big")
+            pos += 2
+        elif length == 127:
+            if n - pos < 8:
+                break
+            length = int.from_bytes(data[pos : pos + 8], "big")
+            if length >> 63:
+                return frames, off, ProtocolError("frame length with the high bit set")
+            pos += 8
+        if limit is not None and length > limit:
+            return frames, off, PayloadTooBig(f"frame of {length} bytes exceeds the limit of {limit}")
+        if masked:
+            end = pos + 4 + length
+            if end > n:
+                break
+            payload = apply_mask(memoryview(data)[pos + 4 : end], bytes(data[pos : pos + 4]))
+        else:
+            end = pos + length
+            if end > n:
+                break
+            payload = bytes(data[pos:end])
+        append(_new_frame(Frame, (opcode, payload, bool(b0 & 0x80), bool(b0 & 0x40))))
+        off = end
+    return frames, off, None
+
+
+_new_frame = tuple.__new__  # builds a Frame without NamedTuple's Python-level __new__
+
+split_frames = split_frames_py
+if hasattr(_speedups, "split_frames"):  # (absent from a build of an older ws/_speedups.c)
+    _speedups.configure(Frame, _OPCODES, ProtocolError, PayloadTooBig)
+    split_frames = _speedups.split_frames

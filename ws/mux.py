@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 
 from .protocol import State
 
+_CLOSED = State.CLOSED  # module globals are faster to read (see ws.protocol)
+
 if TYPE_CHECKING:
     from .connection import WebSocket
 
@@ -21,7 +23,7 @@ __all__ = ["Mux", "mux"]
 
 
 def _is_done(sock: WebSocket) -> bool:
-    return sock._lost or sock._conn.state is State.CLOSED
+    return sock._lost or sock._conn.state is _CLOSED
 
 
 class Mux:

@@ -1,4 +1,5 @@
-"""The optional C masking gives the same bytes as the pure-Python reference."""
+"""The optional C speedups give the same results as the pure-Python reference:
+the same bytes from masking, the same frames, offsets and faults from splitting."""
 
 import os
 
@@ -7,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ws import frames
+from ws.frames import Frame, Opcode, serialize_frame
 
 try:
     from ws import _speedups
@@ -45,3 +47,86 @@ def test_module_uses_a_valid_implementation():
 def test_c_speedup_rejects_a_bad_mask():
     with pytest.raises(ValueError):
         _speedups.apply_mask(b"abc", b"12")
+
+
+# -- splitting a buffer into frames ------------------------------------------------------
+
+needs_c = pytest.mark.skipif(_speedups is None, reason="the C speedup was not compiled on this machine")
+
+
+@st.composite
+def wire(draw) -> bytes:
+    """Well-formed frames of either masking, then possibly garbage or a cut."""
+    masked = draw(st.booleans())
+    out = b""
+    for _ in range(draw(st.integers(0, 4))):
+        opcode = draw(st.sampled_from(list(Opcode)))
+        size = draw(st.sampled_from([0, 1, 125, 126, 65535, 65536]) | st.integers(0, 200))
+        out += serialize_frame(
+            opcode, bytes([size & 0xFF]) * size, fin=draw(st.booleans()), rsv1=draw(st.booleans()), mask=masked
+        )
+    out += draw(st.binary(max_size=40))
+    return out[: draw(st.integers(0, len(out)))]
+
+
+def outcome(split, data, expect_mask, rsv1_ok, limit):
+    found, consumed, error = split(data, expect_mask, rsv1_ok, limit)
+    for frame in found:
+        assert type(frame) is Frame and type(frame.opcode) is Opcode and type(frame.payload) is bytes
+    return found, consumed, (type(error), str(error), getattr(error, "code", None))
+
+
+@needs_c
+@settings(max_examples=500, deadline=None)
+@given(
+    data=wire() | st.binary(max_size=300),
+    expect_mask=st.booleans(),
+    rsv1_ok=st.booleans(),
+    limit=st.none() | st.integers(0, 70000),
+    kind=st.sampled_from([bytes, bytearray, memoryview]),
+)
+def test_c_split_matches_python(data, expect_mask, rsv1_ok, limit, kind):
+    data = kind(data) if kind is not memoryview else memoryview(bytearray(data))
+    assert outcome(_speedups.split_frames, data, expect_mask, rsv1_ok, limit) == outcome(
+        frames.split_frames_py, data, expect_mask, rsv1_ok, limit
+    )
+
+
+@needs_c
+@pytest.mark.parametrize(
+    "header",
+    [
+        bytes([0x82, 127]) + (2**63).to_bytes(8, "big"),  # the high bit set
+        bytes([0x82, 127]) + (2**62).to_bytes(8, "big"),  # beyond any buffer: waits, or too big
+        bytes([0x82, 0xFF]) + (2**40).to_bytes(8, "big") + b"mask",
+    ],
+)
+@pytest.mark.parametrize("limit", [None, 2**20])
+def test_c_split_huge_lengths(header, limit):
+    """A 64-bit length never overflows the C arithmetic: same answer as Python."""
+    for expect_mask in (False, True):
+        assert outcome(_speedups.split_frames, header, expect_mask, False, limit) == outcome(
+            frames.split_frames_py, header, expect_mask, False, limit
+        )
+
+
+def test_module_uses_a_valid_split():
+    assert frames.split_frames in [frames.split_frames_py] + ([_speedups.split_frames] if _speedups else [])
+
+
+@needs_c
+def test_the_pure_python_path_passes_the_core_tests():
+    """With the C speedups built, the tests above use them; the pure-Python path
+    must stay complete, so the frame and protocol tests run once more without them."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    here = Path(__file__).parent
+    env = dict(os.environ, WS_NO_SPEEDUPS="1")
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+         str(here / "test_frames.py"), str(here / "test_protocol.py"), str(here / "test_connection.py")],
+        env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
