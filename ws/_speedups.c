@@ -68,24 +68,55 @@ static PyObject *frame_type;       /* ws.frames.Frame */
 static PyObject *opcodes;          /* ws.frames._OPCODES: 16 entries, None = reserved */
 static PyObject *protocol_error;   /* ws.exceptions.ProtocolError */
 static PyObject *payload_too_big;  /* ws.exceptions.PayloadTooBig */
+static PyObject *binary_type;      /* ws.messages.DataMessage, a bytes subclass */
 
 static PyObject *
 configure(PyObject *self, PyObject *args)
 {
-    PyObject *ft, *ops, *pe, *ptb;
+    PyObject *ft, *ops, *pe, *ptb, *bt;
 
-    if (!PyArg_ParseTuple(args, "O!O!OO:configure", &PyType_Type, &ft, &PyTuple_Type, &ops, &pe, &ptb)) {
+    if (!PyArg_ParseTuple(args, "O!O!OOO!:configure", &PyType_Type, &ft, &PyTuple_Type, &ops, &pe, &ptb,
+                          &PyType_Type, &bt)) {
         return NULL;
     }
-    if (PyTuple_GET_SIZE(ops) != 16 || !PyType_IsSubtype((PyTypeObject *)ft, &PyTuple_Type)) {
-        PyErr_SetString(PyExc_ValueError, "configure needs a tuple type and 16 opcodes");
+    if (PyTuple_GET_SIZE(ops) != 16 || !PyType_IsSubtype((PyTypeObject *)ft, &PyTuple_Type)
+        || !PyType_IsSubtype((PyTypeObject *)bt, &PyBytes_Type)) {
+        PyErr_SetString(PyExc_ValueError, "configure needs a tuple type, 16 opcodes and a bytes type");
         return NULL;
     }
     Py_INCREF(ft); Py_XSETREF(frame_type, ft);
     Py_INCREF(ops); Py_XSETREF(opcodes, ops);
     Py_INCREF(pe); Py_XSETREF(protocol_error, pe);
     Py_INCREF(ptb); Py_XSETREF(payload_too_big, ptb);
+    Py_INCREF(bt); Py_XSETREF(binary_type, bt);
     Py_RETURN_NONE;
+}
+
+/* A payload of n bytes to fill.  A complete uncompressed binary frame is already
+ * a whole binary message: its payload is built as binary_type, so that making the
+ * message from it costs no second copy (ws.protocol checks the type).  A bytes
+ * subclass is allocated as bytes_subtype_new does it: tp_alloc zeroes the object,
+ * so the hash is marked as not computed yet and the trailing NUL written. */
+static PyObject *
+new_payload(Py_ssize_t n, int whole_binary)
+{
+#if PY_VERSION_HEX < 0x030F0000  /* the layout checked: CPython 3.11 to 3.14 */
+    PyObject *obj;
+
+    if (whole_binary && binary_type != NULL) {
+        obj = ((PyTypeObject *)binary_type)->tp_alloc((PyTypeObject *)binary_type, n);
+        if (obj != NULL) {
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+            ((PyBytesObject *)obj)->ob_shash = -1;  /* deprecated for readers, still the cache */
+#pragma GCC diagnostic pop
+            PyBytes_AS_STRING(obj)[n] = '\0';
+        }
+        return obj;
+    }
+#endif
+    (void)whole_binary;
+    return PyBytes_FromStringAndSize(NULL, n);
 }
 
 static PyObject *
@@ -197,22 +228,19 @@ split_frames(PyObject *self, PyObject *args)
         if (length > (unsigned long long)(n - pos)) {
             break;
         }
+        if (masked && (Py_ssize_t)length > n - pos - 4) {
+            break;
+        }
+        payload = new_payload((Py_ssize_t)length, code == 2 && (b0 & 0xC0) == 0x80);
+        if (payload == NULL) {
+            goto done;
+        }
         if (masked) {
-            if ((Py_ssize_t)length > n - pos - 4) {
-                break;
-            }
-            end = pos + 4 + (Py_ssize_t)length;
-            payload = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)length);
-            if (payload == NULL) {
-                goto done;
-            }
             unmask((unsigned char *)PyBytes_AS_STRING(payload), data + pos + 4, (Py_ssize_t)length, data + pos);
+            end = pos + 4 + (Py_ssize_t)length;
         } else {
+            memcpy(PyBytes_AS_STRING(payload), data + pos, (size_t)length);
             end = pos + (Py_ssize_t)length;
-            payload = PyBytes_FromStringAndSize((const char *)data + pos, (Py_ssize_t)length);
-            if (payload == NULL) {
-                goto done;
-            }
         }
         /* A Frame is a tuple subclass: allocate it as tuple.__new__ would. */
         frame = ((PyTypeObject *)frame_type)->tp_alloc((PyTypeObject *)frame_type, 4);

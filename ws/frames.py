@@ -265,5 +265,9 @@ _new_frame = tuple.__new__  # builds a Frame without NamedTuple's Python-level _
 
 split_frames = split_frames_py
 if hasattr(_speedups, "split_frames"):  # (absent from a build of an older ws/_speedups.c)
-    _speedups.configure(Frame, _OPCODES, ProtocolError, PayloadTooBig)
+    from .messages import DataMessage
+
+    # The C version builds the payload of a complete binary frame as a DataMessage
+    # already, which saves ws.protocol a copy of the whole message.
+    _speedups.configure(Frame, _OPCODES, ProtocolError, PayloadTooBig, DataMessage)
     split_frames = _speedups.split_frames

@@ -150,7 +150,8 @@ class Connection:
                             except UnicodeDecodeError:
                                 raise InvalidPayload("text message is not valid UTF-8") from None
                         else:
-                            events.append(DataMessage(payload))
+                            # (the C frame splitter builds it as a DataMessage already)
+                            events.append(payload if payload.__class__ is DataMessage else DataMessage(payload))
                         continue
                     self._msg_opcode = opcode
                     self._msg_parts = []

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from ws import frames
 from ws.frames import Frame, Opcode, serialize_frame
+from ws.messages import DataMessage
 
 try:
     from ws import _speedups
@@ -72,7 +73,11 @@ def wire(draw) -> bytes:
 def outcome(split, data, expect_mask, rsv1_ok, limit):
     found, consumed, error = split(data, expect_mask, rsv1_ok, limit)
     for frame in found:
-        assert type(frame) is Frame and type(frame.opcode) is Opcode and type(frame.payload) is bytes
+        assert type(frame) is Frame and type(frame.opcode) is Opcode
+        # The C version builds a whole uncompressed binary message as a DataMessage.
+        whole_binary = frame.opcode is Opcode.BINARY and frame.fin and not frame.rsv1
+        built_in_c = split is not frames.split_frames_py
+        assert type(frame.payload) is (DataMessage if whole_binary and built_in_c else bytes)
     return found, consumed, (type(error), str(error), getattr(error, "code", None))
 
 
@@ -108,6 +113,18 @@ def test_c_split_huge_lengths(header, limit):
         assert outcome(_speedups.split_frames, header, expect_mask, False, limit) == outcome(
             frames.split_frames_py, header, expect_mask, False, limit
         )
+
+
+@needs_c
+@pytest.mark.parametrize("size", [0, 5, 70000])
+def test_c_built_data_message_is_a_sound_bytes_object(size):
+    """Allocated by hand in C: it must hash, compare, slice and pickle as bytes do."""
+    payload = os.urandom(size)
+    (frame,), _, _ = _speedups.split_frames(serialize_frame(Opcode.BINARY, payload, mask=True), True, False, None)
+    message = frame.payload
+    assert type(message) is DataMessage and message.is_data
+    assert message == payload and hash(message) == hash(payload) and {payload: 1}[message] == 1
+    assert bytes(message) == payload and message[1:] == payload[1:] and len(message) == size
 
 
 def test_module_uses_a_valid_split():
