@@ -240,15 +240,23 @@ class Connection:
     # ------------------------------------------------------------------ sending
 
     def _frame(self, opcode: int, payload: bytes, fin: bool = True, rsv1: bool = False) -> bytes:
+        header, payload = self._frame_parts(opcode, payload, fin, rsv1)
+        return header + payload
+
+    def _frame_parts(self, opcode: int, payload: bytes, fin: bool = True, rsv1: bool = False) -> tuple[bytes, bytes]:
         if self._mask:
             mask = os.urandom(4)
-            return frame_header(opcode, len(payload), fin=fin, rsv1=rsv1, mask=mask) + apply_mask(payload, mask)
-        return frame_header(opcode, len(payload), fin=fin, rsv1=rsv1) + payload
+            return frame_header(opcode, len(payload), fin=fin, rsv1=rsv1, mask=mask), apply_mask(payload, mask)
+        return frame_header(opcode, len(payload), fin=fin, rsv1=rsv1), payload
 
     def _message(self, opcode: int, payload: bytes) -> bytes:
+        header, payload = self._message_parts(opcode, payload)
+        return header + payload
+
+    def _message_parts(self, opcode: int, payload: bytes) -> tuple[bytes, bytes]:
         if self._deflater is not None and len(payload) >= self._threshold:
-            return self._frame(opcode, self._deflater.compress(payload), True, True)
-        return self._frame(opcode, payload)
+            return self._frame_parts(opcode, self._deflater.compress(payload), True, True)
+        return self._frame_parts(opcode, payload)
 
     def _check_open(self) -> None:
         if self.state is not _OPEN:
@@ -272,6 +280,16 @@ class Connection:
         if self._deflater is None and not self._mask and len(payload) < 126:
             return _BINARY_HEADERS[len(payload)] + payload
         return self._message(_BINARY, payload)
+
+    def send_parts(self, message: str | bytes | bytearray | memoryview) -> tuple[bytes, bytes]:
+        """The frame of a text (``str``) or binary message as its header and its
+        payload, to be written one after the other: for a large message, whose
+        payload would otherwise be copied once more behind its header."""
+        if self.state is not _OPEN:
+            self._check_open()
+        if isinstance(message, str):
+            return self._message_parts(_TEXT, message.encode())
+        return self._message_parts(_BINARY, message if isinstance(message, bytes) else bytes(message))
 
     def send_fragments(self, opcode: Opcode, pieces: list[bytes]) -> bytes:
         """Bytes of one message sent as several frames (one per piece, RFC 6455 5.4)."""

@@ -139,6 +139,28 @@ async def test_binary_message_is_bytes():
     assert not (msg.is_text or msg.is_ping or msg.is_pong or msg.is_close)
 
 
+@pytest.mark.parametrize("compression", [False, True], ids=["plain", "deflate"])
+async def test_large_messages_echo_intact_both_ways(compression):
+    """Messages over 256 KiB are written as header then payload (no copy joining
+    them): both peers still read each one whole, in order with smaller ones."""
+    big_text = "♟ large " * 60_000  # 600,000 characters, 660,000 bytes
+    big_data = os.urandom(300_000)
+
+    async def body(sock):
+        async for msg in sock:
+            await sock.send(msg)
+
+    app, _ = endpoint_app(body, compression=compression, max_message_size=2**21)
+    async with running(app) as server:
+        client = await ws.connect(url(server), compression=compression, max_message_size=2**21)
+        for message in (big_text, "small", big_data, b"tiny", big_text):
+            await client.send(message)
+        echoed = [await asyncio.wait_for(client.recv(), 5) for _ in range(5)]
+        await close_client(client)
+    assert echoed == [big_text, "small", big_data, b"tiny", big_text]
+    assert [type(m) for m in echoed] == [ws.TextMessage, ws.TextMessage, ws.DataMessage, ws.DataMessage, ws.TextMessage]
+
+
 async def test_async_for_yields_messages_then_raises_closed():
     seen = []
 

@@ -491,3 +491,28 @@ def test_client_to_server_round_trip(messages: list) -> None:
     assert srv.receive_data(wire) == messages
     back = b"".join(srv.send_text(m) if isinstance(m, str) else srv.send_data(m) for m in messages)
     assert cli.receive_data(back) == messages
+
+
+# -- a message as header and payload -----------------------------------------------------
+
+
+@pytest.mark.parametrize("compressed", [False, True], ids=["plain", "deflate"])
+@pytest.mark.parametrize("message", ["héllo ♟" * 1000, b"\x00\xff" * 3000, "", b""], ids=["text", "binary", "empty-text", "empty-binary"])
+def test_send_parts_is_the_same_message_as_send_text_or_data(message, compressed) -> None:
+    """Header and payload written one after the other are one frame, which the peer
+    reads as the message, both ways (the client's masked, the server's not)."""
+    srv, cli = deflate_pair() if compressed else (server(), client())
+    kind = TextMessage if isinstance(message, str) else DataMessage
+    for sender, receiver in ((cli, srv), (srv, cli)):
+        header, payload = sender.send_parts(message)
+        assert len(header) in (2, 4, 10, 6, 8, 14)
+        (event,) = receiver.receive_data(header + payload)
+        assert type(event) is kind and event == message
+        assert sent_frames(sender, header + payload)[0].rsv1 is compressed  # (threshold 0 here)
+
+
+def test_send_parts_on_a_closing_connection_raises() -> None:
+    conn = server()
+    conn.send_close()
+    with pytest.raises(RuntimeError):
+        conn.send_parts("late")
