@@ -63,15 +63,20 @@ class Options:
 class _Sent:
     """What ``text``/``data``/``ping``/``pong`` return: the frame is already written;
     awaiting this waits until the write buffer is below its high-water mark.  Not a
-    coroutine, so a forgotten ``await`` sends all the same and never warns."""
+    coroutine, so a forgotten ``await`` sends all the same and never warns.
+
+    A write that left the buffer below the mark returns the shared ``_SENT``, which
+    has nothing to wait for: most sends then allocate no awaitable at all.
+    """
 
     __slots__ = ("_sock",)
 
-    def __init__(self, sock: WebSocket) -> None:
+    def __init__(self, sock: WebSocket | None) -> None:
         self._sock = sock
 
     def __await__(self):
-        if not self._sock._write_paused:
+        sock = self._sock
+        if sock is None or not sock._write_paused:
             return iter(())  # the usual case: nothing to wait for, and no generator to make
         return self._wait()
 
@@ -84,6 +89,9 @@ class _Sent:
             sock._drain_waiters.append(fut)
             yield from fut
         return None
+
+
+_SENT = _Sent(None)
 
 
 class _Closing:
@@ -540,7 +548,7 @@ class WebSocket(asyncio.BufferedProtocol, MessageReader):
                 self._write_apart(conn.send_parts(message))
         else:
             self._write(self._conn.send_fragments(Opcode.TEXT, [m.encode() for m in message]))
-        return _Sent(self)
+        return _Sent(self) if self._write_paused else _SENT
 
     def data(self, message: bytes | bytearray | memoryview | Iterable[bytes]) -> _Sent:
         """Send a binary message (an iterable of bytes sends one fragmented message)."""
@@ -554,14 +562,14 @@ class WebSocket(asyncio.BufferedProtocol, MessageReader):
                 self._write_apart(conn.send_parts(message))
         else:
             self._write(self._conn.send_fragments(Opcode.BINARY, [bytes(m) for m in message]))
-        return _Sent(self)
+        return _Sent(self) if self._write_paused else _SENT
 
     def send(self, message: str | bytes) -> _Sent:
         """``text`` for a ``str``, ``data`` for bytes."""
         conn = self._conn
         if isinstance(message, str) and len(message) < _WRITE_APART and not self._lost and conn.state is _OPEN:
             self._send(conn.send_text(message))  # the common case, one call shorter
-            return _Sent(self)
+            return _Sent(self) if self._write_paused else _SENT
         return self.text(message) if isinstance(message, str) else self.data(message)
 
     def ping(self, payload: bytes | str = b"") -> _Sent:
@@ -570,7 +578,7 @@ class WebSocket(asyncio.BufferedProtocol, MessageReader):
         if isinstance(payload, str):
             payload = payload.encode()
         self._write(self._conn.send_ping(payload))
-        return _Sent(self)
+        return _Sent(self) if self._write_paused else _SENT
 
     def pong(self, payload: bytes | str = b"") -> _Sent:
         """Send an unsolicited pong; pings are answered automatically."""
@@ -578,7 +586,7 @@ class WebSocket(asyncio.BufferedProtocol, MessageReader):
         if isinstance(payload, str):
             payload = payload.encode()
         self._write(self._conn.send_pong(payload))
-        return _Sent(self)
+        return _Sent(self) if self._write_paused else _SENT
 
     def close(self, code: int = 1000, reason: str = "") -> _Closing:
         """Start the closing handshake now; awaiting the result waits for it to end
