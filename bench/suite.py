@@ -170,6 +170,45 @@ def markdown_table(table: Mapping[str, Mapping[str, float | None]], units: Mappi
     return "\n".join(lines)
 
 
+# The targets of the performance issue: echo and broadcast rows against each peer (rate,
+# and server CPU per operation), idle memory against websockets.
+TARGET_ROWS = ("small-1", "small-100", "pipelined-16", "binary-64k-10", "broadcast-1000")
+TARGETS = {"websockets": 1.5, "aiohttp": 1.0, "picows": 1 / 1.5}
+MEMORY_ROW, MEMORY_TARGET = "idle-5000", 2.0
+
+
+def targets_table(table: Mapping[str, Mapping[str, float | None]],
+                  cpu_table: Mapping[str, Mapping[str, float | None]], servers: Sequence[str]) -> str:
+    """Markdown: each target, and whether the rate ratio and the CPU ratio meet it
+    (both: met, one of the two: ~, neither: not met)."""
+    mine = [s for s in servers if s in OURS]
+    peers = [p for p in TARGETS if p in servers]
+    header = ["row", *(f"{o}/{p} >= {TARGETS[p]:.2f}".replace("ours-uvloop", "uvloop") for o in mine for p in peers)]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in TARGET_ROWS:
+        if row not in table:
+            continue
+        cells = [row]
+        cpu = cpu_table.get(f"{row} (server us/op)", {})
+        for o in mine:
+            for p in peers:
+                rate, per_op = ratios(table[row], o, True).get(p), ratios(cpu, o, False).get(p)
+                if rate is None:
+                    cells.append("–")
+                    continue
+                met = [r is not None and r >= TARGETS[p] for r in (rate, per_op)]
+                mark = "✓" if all(met) else "~" if any(met) else "✗"
+                cells.append(f"{rate:.2f} / {'–' if per_op is None else f'{per_op:.2f}'} {mark}")
+        lines.append("| " + " | ".join(cells) + " |")
+    if MEMORY_ROW in table and "websockets" in servers:
+        memory = ", ".join(
+            f"{o} {ratios(table[MEMORY_ROW], o, False)['websockets']:.2f}x less than websockets"
+            for o in mine if ratios(table[MEMORY_ROW], o, False).get("websockets") is not None
+        )
+        lines.append(f"\nIdle memory per connection (target: at least {MEMORY_TARGET:g}x less than websockets): {memory}.")
+    return "\n".join(lines)
+
+
 # -- driver ------------------------------------------------------------------------------
 
 
@@ -250,7 +289,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(document, indent=2) + "\n")
     md_cpu = markdown_table(cpu_table, {row: "us/op" for row in cpu_table}, set(cpu_table), server_names)
-    args.output.with_suffix(".md").write_text(md + "\n\nServer CPU time per operation:\n\n" + md_cpu + "\n")
+    targets = targets_table(table, cpu_table, server_names)
+    args.output.with_suffix(".md").write_text(
+        md + "\n\nServer CPU time per operation:\n\n" + md_cpu
+        + "\n\nTargets (rate ratio / CPU-per-operation ratio):\n\n" + targets + "\n"
+    )
     info = document["machine"]
     libs = ", ".join(f"{k} {v}" for k, v in info["libraries"].items() if v and k in ("websockets", "aiohttp", "picows", "uvloop"))
     title = (f"{info['cpu_model']}, {info['cpu_count']} CPUs, Python {platform.python_version()}; {libs}; "

@@ -267,8 +267,9 @@ class Connection:
         if self.state is not _OPEN:
             self._check_open()
         payload = text.encode()
-        if self._deflater is None and not self._mask and len(payload) < 126:
-            return _TEXT_HEADERS[len(payload)] + payload  # the common case: small, unmasked
+        if self._deflater is None and not self._mask:  # the common case: a server's frame, as is
+            n = len(payload)
+            return (_TEXT_HEADERS[n] if n < 126 else frame_header(_TEXT, n)) + payload
         return self._message(_TEXT, payload)
 
     def send_data(self, data: bytes) -> bytes:
@@ -277,8 +278,9 @@ class Connection:
             self._check_open()
         # bytes (and its subclasses, like a received DataMessage) are immutable: no copy.
         payload = data if isinstance(data, bytes) else bytes(data)
-        if self._deflater is None and not self._mask and len(payload) < 126:
-            return _BINARY_HEADERS[len(payload)] + payload
+        if self._deflater is None and not self._mask:
+            n = len(payload)
+            return (_BINARY_HEADERS[n] if n < 126 else frame_header(_BINARY, n)) + payload
         return self._message(_BINARY, payload)
 
     def send_parts(self, message: str | bytes | bytearray | memoryview) -> tuple[bytes, bytes]:
