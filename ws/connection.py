@@ -24,13 +24,13 @@ from .frames import Opcode, frame_header
 from .messages import Message
 from .protocol import Connection, State
 
-_OPEN, _CLOSED = State.OPEN, State.CLOSED  # module globals are faster to read (see ws.protocol)
-
 if TYPE_CHECKING:
     from .http import Request
     from .mux import Mux
 
 __all__ = ["WebSocket", "MessageReader", "Options", "broadcast"]
+
+_OPEN, _CLOSED = State.OPEN, State.CLOSED  # module globals are faster to read (see ws.protocol)
 
 logger = logging.getLogger("ws")
 
