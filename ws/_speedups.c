@@ -125,7 +125,8 @@ split_frames(PyObject *self, PyObject *args)
     Py_buffer view;
     int expect_mask, rsv1_ok;
     PyObject *limit_obj, *frames = NULL, *error = NULL, *result = NULL;
-    long long limit = -1;
+    long long limit = 0;
+    int has_limit = 0;
     Py_ssize_t n, off = 0;
     const unsigned char *data;
 
@@ -137,12 +138,15 @@ split_frames(PyObject *self, PyObject *args)
         return NULL;
     }
     if (limit_obj != Py_None) {
-        limit = PyLong_AsLongLong(limit_obj);
+        int overflow;
+        limit = PyLong_AsLongLongAndOverflow(limit_obj, &overflow);
         if (limit == -1 && PyErr_Occurred()) {
             goto done;
         }
-        if (limit < 0) {
-            limit = 0;
+        /* As in Python: a limit past 2**63 bounds nothing, one below -2**63 refuses all. */
+        has_limit = overflow <= 0;
+        if (overflow < 0) {
+            limit = -1;
         }
     }
     frames = PyList_New(0);
@@ -215,9 +219,9 @@ split_frames(PyObject *self, PyObject *args)
             }
             pos += 8;
         }
-        if (limit >= 0 && length > (unsigned long long)limit) {
+        if (has_limit && (long long)length > limit) {  /* length < 2**63, checked above */
             PyObject *text = PyUnicode_FromFormat(
-                "frame of %llu bytes exceeds the limit of %lld", length, limit);
+                "frame of %llu bytes exceeds the limit of %S", length, limit_obj);
             if (text != NULL) {
                 error = PyObject_CallOneArg(payload_too_big, text);
                 Py_DECREF(text);

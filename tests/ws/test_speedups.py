@@ -87,7 +87,7 @@ def outcome(split, data, expect_mask, rsv1_ok, limit):
     data=wire() | st.binary(max_size=300),
     expect_mask=st.booleans(),
     rsv1_ok=st.booleans(),
-    limit=st.none() | st.integers(0, 70000),
+    limit=st.none() | st.integers(-2, 70000) | st.sampled_from([2**70, -(2**70)]),
     kind=st.sampled_from([bytes, bytearray, memoryview]),
 )
 def test_c_split_matches_python(data, expect_mask, rsv1_ok, limit, kind):
