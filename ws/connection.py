@@ -131,8 +131,11 @@ _NO_QUEUE: tuple[()] = ()  # a socket's message queue until its first message
 # Replies held back while a backlog is handled: frames up to this size, this many.
 _COALESCE_FRAME = 4096
 _COALESCE_COUNT = 64
-# A message this large is written as its header, then its payload, rather than
-# copied whole behind its header first: a second write costs less than the copy.
+# Messages from this size on are not copied whole behind their header where the
+# transport can send the two pieces as they are (see _send_large) ...
+_LARGE = 16 * 1024
+# ... and, where it cannot, from this size on they go as two writes: a second write
+# costs less than the copy.
 _WRITE_APART = 256 * 1024
 _recv_buffer = _RecvBuffer()
 
@@ -517,13 +520,29 @@ class WebSocket(asyncio.BufferedProtocol, MessageReader):
             self._flush()
         self.transport.write(data)
 
-    def _write_apart(self, parts: tuple[bytes, bytes]) -> None:
-        """Write a large frame as its header, then its payload.  The payload goes as a
-        view: what the socket does not take at once is copied into the transport's
-        buffer from the view, with no intermediate copy of the remainder."""
-        header, payload = parts
-        self._write(header)
-        self.transport.write(memoryview(payload))
+    def _send_large(self, message: str | bytes | bytearray | memoryview) -> None:
+        """Write a message of ``_LARGE`` bytes or more without copying its payload
+        behind its header where that can be avoided.
+
+        uvloop's transports, TLS and asyncio's from Python 3.12 on send the pieces given
+        to ``writelines`` as they are (one vectored write).  asyncio's plain socket
+        transport before 3.12 joins them, a copy: there a very large message goes as
+        two writes, its payload as a view, so that asyncio copies only what the socket
+        does not take at once; a smaller one is joined once here.
+        """
+        conn, transport = self._conn, self.transport
+        joins = type(transport).writelines is asyncio.WriteTransport.writelines
+        if joins and len(message) < _WRITE_APART:
+            self._write(conn.send_text(message) if isinstance(message, str) else conn.send_data(message))
+            return
+        header, payload = conn.send_parts(message)
+        if self._pending is not None:
+            self._flush()
+        if joins:
+            transport.write(header)
+            transport.write(memoryview(payload))
+        else:
+            transport.writelines((header, payload))
 
     def _flush(self) -> None:
         pending = self._pending
@@ -542,10 +561,10 @@ class WebSocket(asyncio.BufferedProtocol, MessageReader):
         if self._lost or conn.state is not _OPEN:
             raise self._closed_error()
         if isinstance(message, str):
-            if len(message) < _WRITE_APART:
+            if len(message) < _LARGE:
                 self._send(conn.send_text(message))
             else:
-                self._write_apart(conn.send_parts(message))
+                self._send_large(message)
         else:
             self._write(self._conn.send_fragments(Opcode.TEXT, [m.encode() for m in message]))
         return _Sent(self) if self._write_paused else _SENT
@@ -556,10 +575,10 @@ class WebSocket(asyncio.BufferedProtocol, MessageReader):
         if self._lost or conn.state is not _OPEN:
             raise self._closed_error()
         if isinstance(message, (bytes, bytearray, memoryview)):
-            if len(message) < _WRITE_APART:
+            if len(message) < _LARGE:
                 self._send(conn.send_data(message))
             else:
-                self._write_apart(conn.send_parts(message))
+                self._send_large(message)
         else:
             self._write(self._conn.send_fragments(Opcode.BINARY, [bytes(m) for m in message]))
         return _Sent(self) if self._write_paused else _SENT
@@ -567,7 +586,7 @@ class WebSocket(asyncio.BufferedProtocol, MessageReader):
     def send(self, message: str | bytes) -> _Sent:
         """``text`` for a ``str``, ``data`` for bytes."""
         conn = self._conn
-        if isinstance(message, str) and len(message) < _WRITE_APART and not self._lost and conn.state is _OPEN:
+        if isinstance(message, str) and len(message) < _LARGE and not self._lost and conn.state is _OPEN:
             self._send(conn.send_text(message))  # the common case, one call shorter
             return _Sent(self) if self._write_paused else _SENT
         return self.text(message) if isinstance(message, str) else self.data(message)

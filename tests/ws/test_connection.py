@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import gc
+import importlib.util
 import os
 import time
 import warnings
@@ -139,26 +140,42 @@ async def test_binary_message_is_bytes():
     assert not (msg.is_text or msg.is_ping or msg.is_pong or msg.is_close)
 
 
-@pytest.mark.parametrize("compression", [False, True], ids=["plain", "deflate"])
-async def test_large_messages_echo_intact_both_ways(compression):
-    """Messages over 256 KiB are written as header then payload (no copy joining
-    them): both peers still read each one whole, in order with smaller ones."""
+async def echo_large_messages(compression: bool) -> None:
+    """Messages of 16 KiB and more skip the copy behind their header where the
+    transport allows (writelines), and from 256 KiB on go as two writes where it does
+    not: both peers still read each one whole, in order with smaller ones."""
     big_text = "♟ large " * 60_000  # 600,000 characters, 660,000 bytes
     big_data = os.urandom(300_000)
+    medium = os.urandom(20_000)
 
     async def body(sock):
         async for msg in sock:
             await sock.send(msg)
 
     app, _ = endpoint_app(body, compression=compression, max_message_size=2**21)
+    messages = [big_text, "small", big_data, b"tiny", medium, "m" * 20_000, big_text]
     async with running(app) as server:
         client = await ws.connect(url(server), compression=compression, max_message_size=2**21)
-        for message in (big_text, "small", big_data, b"tiny", big_text):
+        for message in messages:
             await client.send(message)
-        echoed = [await asyncio.wait_for(client.recv(), 5) for _ in range(5)]
+        echoed = [await asyncio.wait_for(client.recv(), 5) for _ in messages]
         await close_client(client)
-    assert echoed == [big_text, "small", big_data, b"tiny", big_text]
-    assert [type(m) for m in echoed] == [ws.TextMessage, ws.TextMessage, ws.DataMessage, ws.DataMessage, ws.TextMessage]
+    assert echoed == messages
+    assert [type(m) for m in echoed] == [ws.TextMessage if isinstance(m, str) else ws.DataMessage for m in messages]
+
+
+@pytest.mark.parametrize("compression", [False, True], ids=["plain", "deflate"])
+async def test_large_messages_echo_intact_both_ways(compression):
+    await echo_large_messages(compression)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("uvloop") is None, reason="uvloop is not installed")
+def test_large_messages_echo_intact_on_uvloop():
+    """uvloop's transports take header and payload as two pieces (writelines)."""
+    import uvloop
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(echo_large_messages(False))
 
 
 async def test_async_for_yields_messages_then_raises_closed():
