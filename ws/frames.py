@@ -194,6 +194,9 @@ class FrameParser:
         return frames
 
 
+_new_frame = tuple.__new__  # builds a Frame without NamedTuple's Python-level __new__
+
+
 def split_frames_py(
     data: bytes | bytearray | memoryview, expect_mask: bool, rsv1_ok: bool, limit: int | None
 ) -> tuple[list[Frame], int, ProtocolError | None]:
@@ -260,8 +263,6 @@ def split_frames_py(
         off = end
     return frames, off, None
 
-
-_new_frame = tuple.__new__  # builds a Frame without NamedTuple's Python-level __new__
 
 split_frames = split_frames_py
 if hasattr(_speedups, "split_frames"):  # (absent from a build of an older ws/_speedups.c)
