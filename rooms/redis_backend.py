@@ -44,15 +44,14 @@ import os
 import secrets
 import socket as _socket
 import time
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Generator, Hashable, Iterable
 from typing import TYPE_CHECKING, Any
 
 import msgpack
 
 import ws
-from ws.connection import MessageReader
+from ws.reader import Closing, MessageReader
 from ws.messages import DataMessage, TextMessage
-from ws.protocol import State
 
 from . import codec, redis_scripts
 from .exceptions import CLOSE_CODES
@@ -98,198 +97,121 @@ def _status_paused(n: int, code: str | None) -> dict[str, Any]:
 # ---------------------------------------------------------------------- the host's view of a remote player
 
 
-class _RemoteConn:
-    """What ``ws.mux`` and ``ws.broadcast`` read from ``sock._conn``."""
-
-    __slots__ = ("state", "close_code", "close_reason", "close_received")
-
-    def __init__(self) -> None:
-        self.state = State.OPEN
-        self.close_code: int | None = None
-        self.close_reason = ""
-        self.close_received = None
-
-
-class _RemoteTransport:
-    """``ws.broadcast`` asks for the write buffer size; the edge enforces its own."""
-
-    __slots__ = ()
-
-    def get_write_buffer_size(self) -> int:
-        return 0
-
-
-_TRANSPORT = _RemoteTransport()
-
-
 class _Sent:
     """Sends to a remote player are queued at call time; awaiting is a no-op."""
 
     __slots__ = ()
 
-    def __await__(self):
-        return None
-        yield  # pragma: no cover
+    def __await__(self) -> Generator[Any, None, None]:
+        return iter(())
 
 
 _SENT = _Sent()
 
 
-class _Closing:
-    __slots__ = ("_sock",)
-
-    def __init__(self, sock: RemoteSocket) -> None:
-        self._sock = sock
-
-    def __await__(self):
-        sock = self._sock
-        if not sock._lost:
-            fut = sock._loop.create_future()
-            sock._lost_waiters.append(fut)
-            yield from fut
-        raise sock._closed_error()
-
-
 class RemoteSocket(MessageReader):
     """A player (or spectator) connected to another process of the cluster.
 
-    The host's game sees it as a :class:`ws.WebSocket`: ``text``, ``data``,
+    The host's game sees it as any :class:`ws.MessageSocket`: ``text``, ``data``,
     ``send`` and ``close`` are forwarded to the process holding the TCP
     connection, in order; ``await sock`` (or a mux) gives the messages the
     player sent, in order; the connection's end arrives with the code and reason
-    the edge saw (1006 when the edge process died).
+    the edge saw (1006 when the edge process died).  The read side is
+    :class:`ws.reader.MessageReader`'s; what is its own is how bytes travel:
+    :meth:`feed` and :meth:`gone` from the bus, sends to the edge's inbox.
     """
 
-    __slots__ = (
-        "_node",
-        "edge",
-        "conn_id",
-        "room_id",
-        "_loop",
-        "_conn",
-        "transport",
-        "_queue",
-        "_waiter",
-        "_mux",
-        "_lost",
-        "_on_close",
-        "_lost_waiters",
-        "request",
-        "remote_address",
-        "__weakref__",
-    )
-
-    _is_server = False  # ws.broadcast: write through send(), not the transport
+    __slots__ = ("_node", "edge", "conn_id", "room_id", "_closing", "_close_code", "_close_reason", "request", "remote_address", "__weakref__")
 
     def __init__(self, node: RedisBackend, edge: str, conn_id: str, room_id: str) -> None:
+        # No max_queue: the edge bounds what its client may send (it stops
+        # reading it while Redis is slow) and closes a slow client itself.
+        MessageReader.__init__(self, max_queue=None)
         self._node = node
         self.edge = edge
         self.conn_id = conn_id
         self.room_id = room_id
-        self._loop = asyncio.get_running_loop()
-        self._conn = _RemoteConn()
-        self.transport = _TRANSPORT
-        self._queue: collections.deque[Any] = collections.deque()
-        self._waiter: asyncio.Future | None = None
-        self._mux: ws.Mux | None = None
-        self._lost = False
-        self._on_close: list[Callable[[Any], None]] = []
-        self._lost_waiters: list[asyncio.Future] = []
+        self._closing = False
+        self._close_code: int | None = None
+        self._close_reason = ""
         self.request = None
         self.remote_address = ("node", edge)
 
     def __repr__(self) -> str:
-        return f"<RemoteSocket {self.conn_id} on {self.edge} {self._conn.state.value}>"
+        state = "closed" if self._lost else "closing" if self._closing else "open"
+        return f"<RemoteSocket {self.conn_id} on {self.edge} {state}>"
 
     # state
     @property
     def closed(self) -> bool:
-        return self._lost or self._conn.state is not State.OPEN
+        """True once nothing more can be sent (closing or closed)."""
+        return self._lost or self._closing
 
     @property
     def close_code(self) -> int | None:
-        return self._conn.close_code
+        return self._close_code
 
     @property
     def close_reason(self) -> str:
-        return self._conn.close_reason
+        return self._close_reason
 
-    def _closed_error(self) -> ws.Closed:
-        code = self._conn.close_code if self._conn.close_code is not None else 1006
-        return ws.Closed(None, code=code, reason=self._conn.close_reason, socket=self)
+    def write_buffer_size(self) -> int:
+        """Always 0: the edge enforces its own write limit on the real connection."""
+        return 0
 
+    # from the edge, through the bus
+    def feed(self, message: ws.Message) -> None:
+        """A message the player sent (ignored once the connection is gone)."""
+        if not self._lost:
+            self._deliver((message,))
 
-    # from the edge
-    def _feed(self, message: Any) -> None:
-        if self._lost:
-            return
-        self._queue.append(message)
-        if self._mux is not None:
-            self._mux._ready(self)
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
-
-    def _gone(self, code: int, reason: str) -> None:
+    def gone(self, code: int, reason: str) -> None:
         """The player's connection ended (on the edge, or with the edge)."""
         if self._lost:
             return
-        self._lost = True
-        conn = self._conn
-        conn.state = State.CLOSED
-        if conn.close_code is None:
-            conn.close_code, conn.close_reason = code, reason
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
-        if self._mux is not None:
-            self._mux._ready(self)
-        for fut in self._lost_waiters:
-            if not fut.done():
-                fut.set_result(None)
-        self._lost_waiters.clear()
-        callbacks, self._on_close = self._on_close, []
-        for callback in callbacks:
-            try:
-                callback(self)
-            except Exception:
-                logger.exception("error in close callback of %r", self)
-
-    # reading, as ws.WebSocket
-    def _take_ready(self) -> Any:
-        return self._queue.popleft() if self._queue else None
+        if self._close_code is None:
+            self._close_code, self._close_reason = code, reason
+        self._connection_gone()
 
     # sending, as ws.WebSocket
     def _check_writable(self) -> None:
-        if self._lost or self._conn.state is not State.OPEN:
-            raise self._closed_error()
+        if self._lost or self._closing:
+            raise self.closed_error()
 
     def text(self, message: str | Iterable[str]) -> _Sent:
+        """Send a text message (an iterable of strings is joined into one)."""
         self._check_writable()
         self._node._send(self.edge, "o", self.conn_id, message if isinstance(message, str) else "".join(message))
         return _SENT
 
     def data(self, message: bytes | bytearray | memoryview | Iterable[bytes]) -> _Sent:
+        """Send a binary message (an iterable of bytes is joined into one)."""
         self._check_writable()
         payload = bytes(message) if isinstance(message, (bytes, bytearray, memoryview)) else b"".join(map(bytes, message))
         self._node._send(self.edge, "o", self.conn_id, payload)
         return _SENT
 
     def send(self, message: str | bytes) -> _Sent:
+        """``text`` for a ``str``, ``data`` for bytes."""
         return self.text(message) if isinstance(message, str) else self.data(message)
 
     def ping(self, payload: bytes | str = b"") -> _Sent:
-        self._check_writable()  # the edge keeps its own connection alive
+        """A no-op while open: the edge keeps its own connection alive."""
+        self._check_writable()
         return _SENT
 
     pong = ping
 
-    def close(self, code: int = 1000, reason: str = "") -> _Closing:
-        if not self._lost and self._conn.state is State.OPEN:
-            self._conn.state = State.CLOSING
-            self._conn.close_code, self._conn.close_reason = code, reason
+    def close(self, code: int = 1000, reason: str = "") -> Closing:
+        """Ask the edge to close the player's connection with *code* and *reason*."""
+        if not self._lost and not self._closing:
+            self._closing = True
+            self._close_code, self._close_reason = code, reason
             self._node._send(self.edge, "c", self.conn_id, code, reason)
-        return _Closing(self)
+        return Closing(self)
 
     def abort(self) -> None:
+        """The edge drops the connection (the host cannot abort it itself)."""
         self.close(1006, "")
 
 
@@ -689,7 +611,7 @@ class RedisBackend:
         for conn_id, sock in list(self._remote.items()):
             if sock.edge == peer:
                 del self._remote[conn_id]
-                sock._gone(1006, "node lost")
+                sock.gone(1006, "node lost")
         for bridge in list(self._bridges.values()):
             if bridge.host == peer and not bridge.host_lost:
                 bridge.host_lost = True
@@ -823,11 +745,11 @@ class RedisBackend:
             sock = self._remote.get(args[0])
             if sock is not None:
                 payload = args[1]
-                sock._feed(TextMessage(payload) if isinstance(payload, str) else DataMessage(payload))
+                sock.feed(TextMessage(payload) if isinstance(payload, str) else DataMessage(payload))
         elif kind == "x":  # edge -> host: the player's connection ended
             sock = self._remote.pop(args[0], None)
             if sock is not None:
-                sock._gone(args[1], args[2])
+                sock.gone(args[1], args[2])
         elif kind == "o":  # host -> edge: a message for the player
             bridge = self._bridges.get(args[0])
             if bridge is not None:
@@ -998,7 +920,7 @@ class RedisBackend:
                     local.append((seat, w))
                     continue
                 sock = RemoteSocket(self, node, tid, room_id)
-                sock._gone(1000, "left while being seated")
+                sock.gone(1000, "left while being seated")
             else:
                 sock = RemoteSocket(self, node, tid, room_id)
                 self._remote[tid] = sock
@@ -1020,7 +942,7 @@ class RedisBackend:
         for conn_id, sock in list(self._remote.items()):
             if sock.room_id == room.id:
                 del self._remote[conn_id]
-                sock._gone(sock.close_code or 1000, sock.close_reason)
+                sock.gone(sock.close_code or 1000, sock.close_reason)
         room_key, hosted = self._k("room:" + room.id), self._k("nr:" + self.node)
 
         async def forget(pipe: Any) -> None:

@@ -26,8 +26,10 @@ from .http import Request, Response, static
 from .http11 import Headers
 from .messages import CloseMessage, DataMessage, Message, PingMessage, PongMessage, TextMessage
 from .mux import Mux, mux
+from .reader import MessageReader
 from .routing import App, Router
 from .server import Server, ServerLimits, run, serve
+from .socket import MessageSocket, ReadyListener
 
 __all__ = [
     # messages
@@ -38,6 +40,9 @@ __all__ = [
     "PongMessage",
     "CloseMessage",
     # connections
+    "MessageSocket",
+    "ReadyListener",
+    "MessageReader",
     "WebSocket",
     "Options",
     "DeflateConfig",

@@ -9,26 +9,25 @@ resolving one future; no task runs per connection or per message.
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
 import os
 import sys
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Generator, Iterable
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from .exceptions import Closed
 from .frames import Opcode, frame_header
-from .messages import Message
+from .messages import CloseMessage, Message
 from .protocol import Connection, State
+from .reader import Closing, MessageReader
+from .socket import MessageSocket
 
 if TYPE_CHECKING:
     from .http import Request
-    from .mux import Mux
 
-__all__ = ["WebSocket", "MessageReader", "Options", "broadcast"]
+__all__ = ["WebSocket", "Options", "broadcast"]
 
 _OPEN, _CLOSED = State.OPEN, State.CLOSED  # module globals are faster to read (see ws.protocol)
 
@@ -74,42 +73,22 @@ class _Sent:
     def __init__(self, sock: WebSocket | None) -> None:
         self._sock = sock
 
-    def __await__(self):
+    def __await__(self) -> Generator[Any, None, None]:
         sock = self._sock
         if sock is None or not sock._write_paused:
             return iter(())  # the usual case: nothing to wait for, and no generator to make
-        return self._wait()
+        return self._wait(sock)
 
-    def _wait(self):
-        sock = self._sock
+    @staticmethod
+    def _wait(sock: WebSocket) -> Generator[Any, None, None]:
         while sock._write_paused:
-            if sock._lost:
-                raise sock._closed_error()
-            fut = sock._loop.create_future()
-            sock._drain_waiters.append(fut)
-            yield from fut
+            if sock.disconnected:
+                raise sock.closed_error()
+            yield from sock._drain_waiter()
         return None
 
 
 _SENT = _Sent(None)
-
-
-class _Closing:
-    """What ``close`` returns: awaiting it waits for the closing handshake and then
-    raises :class:`Closed` in the awaiting task, as the seed's ``close`` does."""
-
-    __slots__ = ("_sock",)
-
-    def __init__(self, sock: WebSocket) -> None:
-        self._sock = sock
-
-    def __await__(self):
-        sock = self._sock
-        if not sock._lost:
-            fut = sock._loop.create_future()
-            sock._lost_waiters.append(fut)
-            yield from fut
-        raise sock._closed_error()
 
 
 class _RecvBuffer(threading.local):
@@ -127,7 +106,6 @@ class _RecvBuffer(threading.local):
 
 
 RECV_BUFFER_SIZE = 256 * 1024
-_NO_QUEUE: tuple[()] = ()  # a socket's message queue until its first message
 # Replies held back while a backlog is handled: frames up to this size, this many.
 _COALESCE_FRAME = 4096
 _COALESCE_COUNT = 64
@@ -145,81 +123,6 @@ def recv_buffer() -> memoryview:
     return _recv_buffer.view
 
 
-class MessageReader:
-    """The reading half of a socket (``await sock``, ``async for``, ``mux``) and
-    its close notifications (``add_close_callback``, ``wait_closed``).
-
-    Shared by :class:`WebSocket` and by sockets that are not a TCP connection of
-    this process (the Redis backend's remote players).  A subclass provides
-    ``_queue``, ``_waiter``, ``_mux``, ``_lost``, ``_conn`` (for its state),
-    ``_loop``, ``_on_close``, ``_lost_waiters``, ``_take_ready()`` and
-    ``_closed_error()``.
-    """
-
-    __slots__ = ()
-
-    def __await__(self):
-        """``await sock``: the next message, or :class:`Closed`."""
-        if self._mux is not None:
-            self._mux._detach(self)
-        while True:
-            queue = self._queue  # (created by the first message: read it again after a wait)
-            if queue:
-                return queue.popleft() if not self._reading_paused else self._take_ready()
-            if self._lost or self._conn.state is _CLOSED:
-                raise self._closed_error()
-            if self._waiter is not None:
-                # One waiter per socket: a second one would replace the first, which
-                # would then never wake, not even on disconnect.
-                raise RuntimeError("another task is already waiting for a message on this WebSocket")
-            fut = self._loop.create_future()
-            self._waiter = fut
-            try:
-                yield from fut
-            finally:
-                self._waiter = None
-
-    def recv(self) -> MessageReader:
-        """Same as ``await sock``; ``await sock.recv()`` reads well in some code."""
-        return self
-
-    def __aiter__(self) -> MessageReader:
-        return self
-
-    def __anext__(self) -> MessageReader:
-        # The next message; a closed connection raises Closed (a cancellation),
-        # not StopAsyncIteration: a disconnect is never mistaken for a normal end.
-        return self
-
-    def mux(self, *others: MessageReader) -> Mux:
-        """Read from this socket and *others* at once; see :func:`ws.mux`."""
-        from .mux import Mux
-
-        return Mux(self, *others)
-
-    # -------------------------------------------------------------- close notifications
-
-    def add_close_callback(self, callback: Callable[[Any], None]) -> None:
-        """Call ``callback(sock)`` once, when the connection is gone."""
-        if self._lost:
-            self._loop.call_soon(callback, self)
-        else:
-            self._on_close.append(callback)
-
-    def remove_close_callback(self, callback: Callable[[Any], None]) -> None:
-        try:
-            self._on_close.remove(callback)
-        except ValueError:
-            pass
-
-    async def wait_closed(self) -> None:
-        """Wait until the connection is gone (without raising)."""
-        if not self._lost:
-            fut = self._loop.create_future()
-            self._lost_waiters.append(fut)
-            await asyncio.shield(fut)
-
-
 class WebSocket(asyncio.BufferedProtocol, MessageReader):
     """One WebSocket connection, as game code sees it.
 
@@ -231,26 +134,18 @@ class WebSocket(asyncio.BufferedProtocol, MessageReader):
 
     __slots__ = (
         "_conn",
-        "_loop",
         "transport",
         "request",
         "subprotocol",
         "extensions",
         "options",
         "remote_address",
-        "_queue",
-        "_waiter",
-        "_mux",
-        "_lost",
-        "_reading_paused",
         "_write_paused",
         "_drain_waiters",
-        "_lost_waiters",
         "_close_timer",
         "_ping_timer",
         "_pong_timer",
         "_ping_payload",
-        "_on_close",
         "_is_server",
         "_rbuf",
         "_pending",
@@ -267,29 +162,20 @@ class WebSocket(asyncio.BufferedProtocol, MessageReader):
         extensions: str | None = None,
         is_server: bool = True,
     ) -> None:
+        self.options = options = options or Options()
+        MessageReader.__init__(self, max_queue=options.max_queue)
         self._conn = conn
-        self._loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
         self.request = request
         self.subprotocol = subprotocol
         self.extensions = extensions
-        self.options = options or Options()
         self.remote_address: Any = None
-        # Created on the first message: an empty deque costs 600+ bytes, and an idle
-        # connection (a player waiting in a lobby) may never receive one.
-        self._queue: collections.deque[Message] | tuple[()] = _NO_QUEUE
-        self._waiter: asyncio.Future | None = None
-        self._mux: Mux | None = None
-        self._lost = False
-        self._reading_paused = False
         self._write_paused = False
-        self._drain_waiters: list[asyncio.Future] = []
-        self._lost_waiters: list[asyncio.Future] = []
+        self._drain_waiters: list[asyncio.Future[None]] = []
         self._close_timer: asyncio.TimerHandle | None = None
         self._ping_timer: asyncio.TimerHandle | None = None
         self._pong_timer: asyncio.TimerHandle | None = None
         self._ping_payload: bytes | None = None
-        self._on_close: list[Callable[[WebSocket], None]] = []
         self._is_server = is_server
         self._rbuf: memoryview | None = None
         self._pending: list[bytes] | None = None  # small frames held back, see _send
@@ -312,13 +198,23 @@ class WebSocket(asyncio.BufferedProtocol, MessageReader):
 
     @property
     def close_reason(self) -> str:
+        """The close reason, once the connection has started closing."""
         return self._conn.close_reason
 
-    def _closed_error(self) -> Closed:
-        conn = self._conn
-        code = conn.close_code if conn.close_code is not None else 1006
-        return Closed(conn.close_received, code=code, reason=conn.close_reason, socket=self)
+    @property
+    def close_message(self) -> CloseMessage | None:
+        """The close frame received from the peer, if any."""
+        return self._conn.close_received
 
+    @property
+    def is_server(self) -> bool:
+        """True for the server's end of the connection (its frames are unmasked)."""
+        return self._is_server
+
+    def write_buffer_size(self) -> int:
+        """Bytes written but not yet sent by the transport."""
+        transport = self.transport
+        return 0 if transport is None else transport.get_write_buffer_size()
 
     # ------------------------------------------------------------------ asyncio.Protocol
 
@@ -348,29 +244,11 @@ class WebSocket(asyncio.BufferedProtocol, MessageReader):
         if conn.outgoing:
             self._write(b"".join(conn.data_to_send()))
         if events:
-            mux = self._mux
-            queue = self._queue
-            if queue is _NO_QUEUE:
-                queue = self._queue = collections.deque()
             for msg in events:
-                if msg.is_text or msg.is_data:
-                    pass
-                elif msg.is_pong:
-                    if msg == self._ping_payload:
-                        self._pong_received()
-                    if not self.options.receive_pongs:
-                        continue
-                else:
-                    continue  # pings are answered by the core; the close is handled below
-                queue.append(msg)
-                if mux is not None:
-                    mux._ready(self)
-            if self._waiter is not None and not self._waiter.done():
-                self._waiter.set_result(None)
-            max_queue = self.options.max_queue
-            if max_queue is not None and len(queue) >= max_queue and not self._reading_paused:
-                self._reading_paused = True
-                self.transport.pause_reading()
+                if not (msg.is_text or msg.is_data):
+                    events = self._control_received(events)
+                    break
+            self._deliver(events)
         if conn.state is _CLOSED:
             self._handshake_done()
         elif conn.failure is not None:
@@ -384,6 +262,22 @@ class WebSocket(asyncio.BufferedProtocol, MessageReader):
             # read would keep the socket forever, so close_timeout aborts it.
             self._start_close_timer()
 
+    def _control_received(self, events: list[Message]) -> list[Message]:
+        """Handle the pongs among *events*; return the messages the reader gets."""
+        messages = []
+        for msg in events:
+            if msg.is_text or msg.is_data:
+                pass
+            elif msg.is_pong:
+                if msg == self._ping_payload:
+                    self._pong_received()
+                if not self.options.receive_pongs:
+                    continue
+            else:
+                continue  # pings are answered by the core; the close is handled by the caller
+            messages.append(msg)
+        return messages
+
     def eof_received(self) -> bool | None:
         return None  # close the transport; connection_lost follows
 
@@ -394,21 +288,12 @@ class WebSocket(asyncio.BufferedProtocol, MessageReader):
             if handle is not None:
                 handle.cancel()
         self._close_timer = self._ping_timer = self._pong_timer = None
-        self._wake_reader()
+        self._end_input()
         for fut in self._drain_waiters:
             if not fut.done():
                 fut.set_result(None)
         self._drain_waiters.clear()
-        for fut in self._lost_waiters:
-            if not fut.done():
-                fut.set_result(None)
-        self._lost_waiters.clear()
-        callbacks, self._on_close = self._on_close, []
-        for callback in callbacks:
-            try:
-                callback(self)
-            except Exception:
-                logger.exception("error in close callback of %r", self)
+        self._connection_gone()
 
     def pause_writing(self) -> None:
         self._write_paused = True
@@ -420,17 +305,17 @@ class WebSocket(asyncio.BufferedProtocol, MessageReader):
             if not fut.done():
                 fut.set_result(None)
 
-    # ------------------------------------------------------------------ closing machinery
+    def _drain_waiter(self) -> asyncio.Future[None]:
+        """A future resolved when writing resumes (or the connection is gone)."""
+        fut = self._loop.create_future()
+        self._drain_waiters.append(fut)
+        return fut
 
-    def _wake_reader(self) -> None:
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
-        if self._mux is not None:
-            self._mux._ready(self)
+    # ------------------------------------------------------------------ closing machinery
 
     def _handshake_done(self) -> None:
         """Both close frames have been exchanged (RFC 6455 7.1.2)."""
-        self._wake_reader()
+        self._end_input()
         if self._is_server:
             # RFC 6455 7.1.1: the server closes the TCP connection first.
             self.transport.close()
@@ -473,20 +358,13 @@ class WebSocket(asyncio.BufferedProtocol, MessageReader):
             self._write(self._conn.send_close(1011, "keepalive ping timeout"))
         self._abort()
 
-    # ------------------------------------------------------------------ receiving
+    # ------------------------------------------------------------------ flow control (see MessageReader)
 
-    def _take_ready(self) -> Message | None:
-        """The next queued message (None if there is none), resuming reads once the
-        queue is down to half of ``max_queue``.  The mux reads through this too."""
-        queue = self._queue
-        if queue:
-            msg = queue.popleft()
-            if self._reading_paused and len(queue) <= (self.options.max_queue or 0) // 2:
-                self._reading_paused = False
-                if not self._lost:
-                    self.transport.resume_reading()
-            return msg
-        return None
+    def _pause_source(self) -> None:
+        self.transport.pause_reading()
+
+    def _resume_source(self) -> None:
+        self.transport.resume_reading()
 
     # ------------------------------------------------------------------ sending
 
@@ -553,13 +431,13 @@ class WebSocket(asyncio.BufferedProtocol, MessageReader):
 
     def _check_writable(self) -> None:
         if self._lost or self._conn.state is not _OPEN:
-            raise self._closed_error()
+            raise self.closed_error()
 
     def text(self, message: str | Iterable[str]) -> _Sent:
         """Send a text message (an iterable of strings sends one fragmented message)."""
         conn = self._conn
         if self._lost or conn.state is not _OPEN:
-            raise self._closed_error()
+            raise self.closed_error()
         if isinstance(message, str):
             if len(message) < _LARGE:
                 self._send(conn.send_text(message))
@@ -573,7 +451,7 @@ class WebSocket(asyncio.BufferedProtocol, MessageReader):
         """Send a binary message (an iterable of bytes sends one fragmented message)."""
         conn = self._conn
         if self._lost or conn.state is not _OPEN:
-            raise self._closed_error()
+            raise self.closed_error()
         if isinstance(message, (bytes, bytearray, memoryview)):
             if len(message) < _LARGE:
                 self._send(conn.send_data(message))
@@ -607,13 +485,13 @@ class WebSocket(asyncio.BufferedProtocol, MessageReader):
         self._write(self._conn.send_pong(payload))
         return _Sent(self) if self._write_paused else _SENT
 
-    def close(self, code: int = 1000, reason: str = "") -> _Closing:
+    def close(self, code: int = 1000, reason: str = "") -> Closing:
         """Start the closing handshake now; awaiting the result waits for it to end
         (at most ``close_timeout``) and then raises :class:`Closed` in the caller."""
         if not self._lost and self._conn.state is _OPEN:
             self._write(self._conn.send_close(code, reason))
             self._start_close_timer()
-        return _Closing(self)
+        return Closing(self)
 
     def abort(self) -> None:
         """Drop the TCP connection without a closing handshake."""
@@ -621,12 +499,13 @@ class WebSocket(asyncio.BufferedProtocol, MessageReader):
             self.transport.abort()
 
 
-def broadcast(socks: Iterable[WebSocket], message: str | bytes, *, max_buffer: int | None = None) -> int:
+def broadcast(socks: Iterable[MessageSocket], message: str | bytes, *, max_buffer: int | None = None) -> int:
     """Send *message* to every open socket in *socks*; return how many got it.
 
     Server-side frames are unmasked and sent uncompressed here, so the frame is
     serialised once and the same ``bytes`` written to every transport.  Client-side
-    sockets (which must mask) get their own frame.  Closed sockets are skipped.
+    sockets (which must mask) and other :class:`ws.MessageSocket` implementations
+    get the message through ``send``.  Closed and closing sockets are skipped.
     With *max_buffer*, a socket whose unsent bytes already exceed it is a slow
     consumer: it is closed with 1013 (try again later) instead of buffering more,
     so one client that does not read never slows or bloats the others.
@@ -638,13 +517,13 @@ def broadcast(socks: Iterable[WebSocket], message: str | bytes, *, max_buffer: i
     frame = frame_header(opcode, len(payload)) + payload
     sent = 0
     for sock in socks:
-        if sock._lost or sock._conn.state is not _OPEN:
+        if sock.closed:
             continue
-        if max_buffer is not None and sock.transport.get_write_buffer_size() > max_buffer:
+        if max_buffer is not None and sock.write_buffer_size() > max_buffer:
             logger.info("dropping slow consumer %r", sock)
             sock.close(1013, "slow consumer")
             continue
-        if sock._is_server:
+        if isinstance(sock, WebSocket) and sock._is_server:
             if sock._pending is not None:
                 sock._flush()
             sock.transport.write(frame)

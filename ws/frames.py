@@ -44,7 +44,7 @@ class Opcode(enum.IntEnum):
 
 # Indexed by the 4-bit opcode; None marks a reserved opcode (RFC 6455 5.2).
 _OPCODES: tuple[Opcode | None, ...] = tuple(
-    Opcode(i) if i in Opcode._value2member_map_ else None for i in range(16)
+    Opcode(i) if i in {op.value for op in Opcode} else None for i in range(16)
 )
 
 

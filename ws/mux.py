@@ -9,21 +9,15 @@ reader: a new mux over it, or a plain ``await sock``, takes it from the old mux.
 
 from __future__ import annotations
 
+import asyncio
 import collections
-from typing import TYPE_CHECKING
+from collections.abc import Generator
+from typing import Any
 
-from .protocol import State
-
-_CLOSED = State.CLOSED  # module globals are faster to read (see ws.protocol)
-
-if TYPE_CHECKING:
-    from .connection import WebSocket
+from .messages import Message
+from .socket import MessageSocket
 
 __all__ = ["Mux", "mux"]
-
-
-def _is_done(sock: WebSocket) -> bool:
-    return sock._lost or sock._conn.state is _CLOSED
 
 
 class Mux:
@@ -35,49 +29,61 @@ class Mux:
     leaves the mux, so reading on from the others is possible.  ``add`` and
     ``discard`` change the set of sockets; ``interrupt`` wakes the reader with an
     exception (a game loop uses it for events that are not messages).
+
+    A mux is the sockets' :class:`ws.socket.ReadyListener`: any
+    :class:`ws.MessageSocket` can be read through it.
     """
 
-    __slots__ = ("socks", "_order", "_waiter", "_loop", "_interrupt")
+    __slots__ = ("socks", "_order", "_waiter", "_interrupt")
 
-    def __init__(self, *socks: WebSocket) -> None:
+    def __init__(self, *socks: MessageSocket) -> None:
         if not socks:
             raise ValueError("mux() needs at least one socket")
         self.socks = list(socks)
-        self._waiter = None
+        self._waiter: asyncio.Future[None] | None = None
         self._interrupt: BaseException | None = None
-        self._loop = socks[0]._loop
-        order: collections.deque[WebSocket] = collections.deque()
+        order: collections.deque[MessageSocket] = collections.deque()
         self._order = order
         mine = set(map(id, socks))
-        # Take the sockets from their previous muxes, keeping the order in which
+        # Take the sockets from their previous readers, keeping the order in which
         # their queued messages arrived across sockets.
-        for old in {id(s._mux): s._mux for s in socks if s._mux is not None}.values():
-            order.extend(s for s in old._order if id(s) in mine)
-            old._release(mine)
+        previous = {id(s.listener): s.listener for s in socks if s.listener is not None}
+        for old in previous.values():
+            if isinstance(old, Mux):
+                order.extend(s for s in old._order if id(s) in mine)
+                old._release(mine)
+            else:
+                for sock in socks:
+                    if sock.listener is old:
+                        sock.listen(None)
+                        old.detach(sock)
         for sock in socks:
             self._take(sock)
 
-    def _take(self, sock: WebSocket) -> None:
-        if sock._mux is None:
-            self._order.extend([sock] * len(sock._queue))
-            if _is_done(sock):
+    def _take(self, sock: MessageSocket) -> None:
+        if sock.listener is None:
+            self._order.extend([sock] * sock.queued)
+            if sock.input_ended:
                 self._order.append(sock)
-        sock._mux = self
+        sock.listen(self)
         if self._order:
             self._wake()
 
-    def add(self, sock: WebSocket) -> None:
+    def add(self, sock: MessageSocket) -> None:
         """Read from *sock* too (taking it from any other reader)."""
         if sock in self.socks:
             return
-        if sock._mux is not None:
-            old = sock._mux
+        old = sock.listener
+        if isinstance(old, Mux):
             self._order.extend(s for s in old._order if s is sock)
             old._release({id(sock)})
+        elif old is not None:
+            sock.listen(None)
+            old.detach(sock)
         self.socks.append(sock)
         self._take(sock)
 
-    def discard(self, sock: WebSocket) -> None:
+    def discard(self, sock: MessageSocket) -> None:
         """Stop reading from *sock*; its unread messages stay queued on it."""
         if sock in self.socks:
             self._release({id(sock)})
@@ -96,21 +102,25 @@ class Mux:
     def __repr__(self) -> str:
         return f"<Mux of {len(self.socks)} sockets>"
 
-    def _ready(self, sock: WebSocket) -> None:
-        """Called by *sock* when a message or its close arrived."""
+    # ------------------------------------------------------------------ as a ReadyListener
+
+    def message_ready(self, sock: MessageSocket) -> None:
+        """*sock* queued a message or its input ended (see :mod:`ws.socket`)."""
         self._order.append(sock)
         self._wake()
+
+    def detach(self, sock: MessageSocket) -> None:
+        """A plain ``await sock`` took *sock* back from this mux."""
+        self.discard(sock)
+
+    # ------------------------------------------------------------------
 
     def _release(self, ids: set[int]) -> None:
         """Forget the sockets in *ids*: another reader took them."""
         self._order = collections.deque(s for s in self._order if id(s) not in ids)
         for sock in self.socks:
-            if id(sock) in ids and sock._mux is self:
-                sock._mux = None
-
-    def _detach(self, sock: WebSocket) -> None:
-        """A plain ``await sock`` takes *sock* back from this mux."""
-        self.discard(sock)
+            if id(sock) in ids and sock.listener is self:
+                sock.listen(None)
 
     def close(self) -> None:
         """Give the sockets back; their unread messages stay queued on them."""
@@ -122,7 +132,7 @@ class Mux:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def __await__(self):
+    def __await__(self) -> Generator[Any, None, tuple[MessageSocket, Message]]:
         while True:
             if self._interrupt is not None:
                 exc, self._interrupt = self._interrupt, None
@@ -130,18 +140,18 @@ class Mux:
             order = self._order
             while order:
                 sock = order.popleft()
-                if sock._mux is not self:
+                if sock.listener is not self:
                     continue
-                msg = sock._take_ready()
+                msg = sock.receive_nowait()
                 if msg is not None:
                     return sock, msg
-                if _is_done(sock):
+                if sock.input_ended:
                     self.discard(sock)
-                    raise sock._closed_error()
+                    raise sock.closed_error()
             if self._waiter is not None:
                 # As for a socket: a second waiter would leave the first asleep for good.
                 raise RuntimeError("another task is already waiting on this mux")
-            fut = self._loop.create_future()
+            fut = asyncio.get_running_loop().create_future()
             self._waiter = fut
             try:
                 yield from fut
@@ -155,6 +165,6 @@ class Mux:
         return self
 
 
-def mux(*socks: WebSocket) -> Mux:
+def mux(*socks: MessageSocket) -> Mux:
     """Read from *socks* at once: ``async for sock, msg in ws.mux(a, b)``."""
     return Mux(*socks)

@@ -252,7 +252,7 @@ async def test_mux_as_context_manager_gives_sockets_back():
     async def body(a, b):
         with ws.mux(a, b) as m:
             first = await m
-        assert a._mux is None and b._mux is None
+        assert a.listener is None and b.listener is None
         return first, await b
 
     pair = Pair(body)
