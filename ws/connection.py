@@ -254,13 +254,27 @@ class WebSocket(asyncio.BufferedProtocol, MessageReader):
         elif conn.failure is not None:
             logger.info("closing %r: %s", self, conn.failure)
             if self._is_server:
-                # RFC 6455 7.1.7: after failing the connection we MUST NOT process more
-                # data, so the peer's close frame would be ignored: the server closes
-                # the TCP connection now rather than waiting out close_timeout.
-                self.transport.close()
-            # close() waits for the write buffer to drain: a peer that does not
-            # read would keep the socket forever, so close_timeout aborts it.
+                self._discard_input()
+            # A peer that neither reads nor closes would keep the socket forever:
+            # close_timeout aborts it.
             self._start_close_timer()
+
+    def _discard_input(self) -> None:
+        """After failing the connection, end our side and wait for the peer's.
+
+        RFC 6455 7.1.7: we MUST NOT process more data (the core ignores it), and the
+        server closes the TCP connection first.  Closing it at once, with the peer's
+        unread bytes in our socket, makes the kernel answer with a reset, and a peer
+        still sending (one large message) loses the close frame it has not read:
+        it sees 1006, not our code.  So we shut our sending side (a FIN after the
+        close frame) and read and discard until the peer closes, or close_timeout.
+        """
+        transport = self.transport
+        if transport.can_write_eof():  # not over TLS: there the peer's close ends it
+            transport.write_eof()
+        if self._reading_paused:
+            self._reading_paused = False
+            transport.resume_reading()
 
     def _control_received(self, events: list[Message]) -> list[Message]:
         """Handle the pongs among *events*; return the messages the reader gets."""
