@@ -100,7 +100,7 @@ class MessageReader(abc.ABC):
     def _deliver(self, messages: Iterable[Message]) -> None:
         """Queue *messages* for the reader (the listener hears of each one)."""
         queue = self._queue
-        if queue is _NO_QUEUE:
+        if not isinstance(queue, collections.deque):  # (the shared empty tuple)
             queue = self._queue = collections.deque()
         listener = self._listener
         for msg in messages:
