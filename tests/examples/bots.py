@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import quote
 
 import ws
-from tests.conftest import raw_request
+from tests.support import raw_request
 
 TIMEOUT = 5.0  # bound on any single wait
 

@@ -9,7 +9,7 @@ import pytest
 
 from examples.server import make_site
 from tests.browser import ARTIFACTS, chromium, needs_chromium
-from tests.conftest import running
+from tests.support import running
 
 TIMEOUT_MS = 10_000
 

@@ -9,7 +9,7 @@ import pytest
 
 import ws
 from examples.server import make_site
-from tests.conftest import running
+from tests.support import running
 
 from .bots import Bot, http_get
 

@@ -12,7 +12,7 @@ import pytest
 
 import ws
 from examples.server import make_site
-from tests.conftest import running
+from tests.support import running
 
 from .bots import ChessBot, chess_pair, http_get, play
 

@@ -10,7 +10,7 @@ import msgpack
 import pytest
 
 import ws
-from tests.conftest import url
+from tests.support import url
 
 TIMEOUT = 5.0  # upper bound on any single wait; tests normally finish far sooner
 

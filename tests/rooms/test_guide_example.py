@@ -15,7 +15,7 @@ import pytest
 
 import ws
 from examples import tictactoe
-from tests.conftest import running, url
+from tests.support import running, url
 
 
 async def recv(sock: ws.WebSocket, timeout: float = 5.0) -> dict:

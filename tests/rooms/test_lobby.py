@@ -11,7 +11,7 @@ import pytest
 
 import rooms
 import ws
-from tests.conftest import running, url
+from tests.support import running, url
 
 from tests.rooms.helpers import Bot, close_all, lobby_app, seat
 

@@ -7,7 +7,7 @@ import pytest
 
 import rooms
 import ws
-from tests.conftest import running
+from tests.support import running
 from tests.rooms.helpers import close_all, lobby_app, seat
 
 

@@ -10,7 +10,7 @@ import time
 
 import rooms
 import ws
-from tests.conftest import running
+from tests.support import running
 from tests.rooms.helpers import Bot
 from tests.rooms.redis_fixtures import eventually, redis_server  # noqa: F401
 

@@ -10,7 +10,7 @@ import pytest
 
 import rooms
 import ws
-from tests.conftest import running
+from tests.support import running
 from tests.rooms.helpers import Bot, close_all, lobby_app, seat
 
 

@@ -10,8 +10,7 @@ import asyncio
 
 import ws
 from tests.browser import ARTIFACTS, chromium, needs_chromium
-from tests.conftest import running
-from tests.ws.test_hostile import settled
+from tests.support import running, settled
 
 pytestmark = needs_chromium
 

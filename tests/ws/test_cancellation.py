@@ -17,47 +17,9 @@ import pytest
 
 import ws
 from ws.frames import apply_mask, frame_header
-from tests.conftest import running, url
+from tests.support import close_client, closed_by_server, endpoint_app, returned, running, url
 
 # ---------------------------------------------------------------------- helpers
-
-
-def endpoint_app(body, path="/", **options):
-    """An app running ``body(sock)`` in an endpoint; the future gets its outcome."""
-    outcome = asyncio.get_running_loop().create_future()
-
-    async def handler(request, sock):
-        try:
-            value = await body(sock)
-        except BaseException as exc:
-            if not outcome.done():
-                outcome.set_result(("raised", exc))
-            raise
-        if not outcome.done():
-            outcome.set_result(("returned", value))
-
-    app = ws.App()
-    app.route(path)(ws.endpoint(**options)(handler))
-    return app, outcome
-
-
-async def returned(outcome, timeout=3.0):
-    kind, value = await asyncio.wait_for(outcome, timeout)
-    assert kind == "returned", f"handler raised {value!r}"
-    return value
-
-
-async def closed_by_server(client, timeout=3.0) -> ws.Closed:
-    with pytest.raises(ws.Closed) as info:
-        async with asyncio.timeout(timeout):
-            while True:
-                await client
-    return info.value
-
-
-async def close_client(client, code=1000, reason=""):
-    client.close(code, reason)
-    await asyncio.wait_for(client.wait_closed(), 3)
 
 
 def client_frame(text: str) -> bytes:

@@ -15,13 +15,7 @@ import ws
 from ws.frames import FrameParser, Opcode, parse_close, serialize_close, serialize_frame
 from ws.handshake import accept_key
 
-from ..conftest import running, url
-
-
-async def close_quietly(sock: ws.WebSocket, code: int = 1000, reason: str = "") -> None:
-    """The seed's close raises Closed in the caller; tests just want it done."""
-    with pytest.raises(ws.Closed):
-        await asyncio.wait_for(sock.close(code, reason), 5)
+from tests.support import close_quietly, running, url
 
 
 @contextlib.asynccontextmanager

@@ -15,59 +15,9 @@ import pytest
 import websockets.asyncio.client
 
 import ws
-from tests.conftest import running, url
+from tests.support import close_client, closed_by_server, endpoint_app, raised, returned, running, url
 
 # ---------------------------------------------------------------------- helpers
-
-
-def endpoint_app(body, path="/", **options):
-    """An app running ``body(sock, **route_args)`` in an endpoint at *path*.
-
-    The returned future gets ``("returned", value)`` or ``("raised", exc)``: an
-    assertion failing inside the handler would only become a 1011 otherwise.
-    """
-    outcome = asyncio.get_running_loop().create_future()
-
-    async def handler(request, sock, **params):
-        try:
-            value = await body(sock, **params)
-        except BaseException as exc:
-            if not outcome.done():
-                outcome.set_result(("raised", exc))
-            raise
-        if not outcome.done():
-            outcome.set_result(("returned", value))
-
-    app = ws.App()
-    app.route(path)(ws.endpoint(**options)(handler))
-    return app, outcome
-
-
-async def returned(outcome, timeout=3.0):
-    kind, value = await asyncio.wait_for(outcome, timeout)
-    assert kind == "returned", f"handler raised {value!r}"
-    return value
-
-
-async def raised(outcome, timeout=3.0):
-    kind, value = await asyncio.wait_for(outcome, timeout)
-    assert kind == "raised", f"handler returned {value!r}"
-    return value
-
-
-async def closed_by_server(client, timeout=3.0) -> ws.Closed:
-    """Read from *client* until the server closes it; return the Closed."""
-    with pytest.raises(ws.Closed) as info:
-        async with asyncio.timeout(timeout):
-            while True:
-                await client
-    return info.value
-
-
-async def close_client(client, code=1000, reason=""):
-    """Close a ws.connect client without the Closed that awaiting close() raises."""
-    client.close(code, reason)
-    await asyncio.wait_for(client.wait_closed(), 3)
 
 
 async def raw_upgrade(server, path="/"):

@@ -4,42 +4,20 @@ close codes that end a handler, refused upgrades, grouping, leaving, shutdown.""
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
-import os
 
 import pytest
 
 import ws
-from tests.conftest import running, url
+from tests.support import closed_by_server, running, upgrade_request, url
 
 # ---------------------------------------------------------------------- helpers
-
-
-async def closed_by_server(client, timeout=3.0) -> ws.Closed:
-    """Read from *client* until the server closes it; return the Closed."""
-    with pytest.raises(ws.Closed) as info:
-        async with asyncio.timeout(timeout):
-            while True:
-                await client
-    return info.value
 
 
 async def until(predicate, timeout=2.0):
     async with asyncio.timeout(timeout):
         while not predicate():
             await asyncio.sleep(0.005)
-
-
-def upgrade_request(path="/echo", *, method="GET", version="13", key=True, upgrade=True) -> bytes:
-    lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1"]
-    if upgrade:
-        lines += ["Upgrade: websocket", "Connection: Upgrade"]
-    if key:
-        lines.append("Sec-WebSocket-Key: " + base64.b64encode(os.urandom(16)).decode())
-    if version is not None:
-        lines.append(f"Sec-WebSocket-Version: {version}")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
 async def response_head(server, data: bytes) -> tuple[int, dict[str, str]]:

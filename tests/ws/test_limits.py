@@ -17,19 +17,21 @@ from collections.abc import AsyncIterator
 import pytest
 
 import ws
-from tests.conftest import running, url
-from tests.ws.test_hostile import (
+from tests.support import (
     ZERO,
     close_payload,
+    closed_by_server,
     frame,
     open_raw,
     read_close_code,
     read_eof,
     read_frame,
     read_head,
+    running,
     settled,
     status_of,
     upgrade_request,
+    url,
 )
 
 MiB = 2**20
@@ -44,15 +46,6 @@ def app_with(handler, path: str = "/", **options) -> ws.App:
 async def echo_handler(request, sock):
     async for msg in sock:
         await sock.send(msg)
-
-
-async def closed_code(client: ws.WebSocket, timeout: float = 3.0) -> ws.Closed:
-    """Read until the connection closes; return the Closed it raised."""
-    with pytest.raises(ws.Closed) as info:
-        async with asyncio.timeout(timeout):
-            while True:
-                await client
-    return info.value
 
 
 # ---------------------------------------------------------------------- defaults
@@ -105,7 +98,7 @@ async def test_default_max_message_size_is_1_mib_and_over_it_is_1009() -> None:
         await client.data(b"\x01" * MiB)  # exactly at the limit: fine
         assert len(await asyncio.wait_for(client.recv(), 5)) == MiB
         await client.text("x" * (MiB + 1))  # one byte over
-        exc = await closed_code(client, 5)
+        exc = await closed_by_server(client, 5)
         assert exc.code == 1009
         await settled(server)
     assert len(seen) == 1 and seen[0].code == 1009
@@ -119,7 +112,7 @@ async def test_a_compressed_message_that_inflates_over_the_limit_is_1009() -> No
         wire = client._conn.send_data(b"\0" * (4 * MiB))
         assert len(wire) < 64 * 1024, len(wire)
         client.transport.write(wire)
-        exc = await closed_code(client, 5)
+        exc = await closed_by_server(client, 5)
         assert exc.code == 1009
         await settled(server)
 
@@ -282,7 +275,7 @@ async def test_keepalive_detects_a_half_open_peer_on_both_sides() -> None:
             assert not client.closed and not server_saw.done()
             cut.set()  # the cable is pulled: no FIN, no RST, nothing
             cut_at = time.monotonic()
-            exc = await closed_code(client, timeout=3)
+            exc = await closed_by_server(client, timeout=3)
             client_elapsed = time.monotonic() - cut_at
             server_exc, _ = await asyncio.wait_for(server_saw, 3)
             server_elapsed = time.monotonic() - cut_at

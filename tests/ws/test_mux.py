@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 import ws
-from tests.conftest import running, url
+from tests.support import raised, returned, running, scaled, url
 
 # ---------------------------------------------------------------------- helpers
 
@@ -48,15 +48,11 @@ class Pair:
         sa, sb = await asyncio.wait_for(self.socks, 2)
         return a, b, sa, sb
 
-    async def returned(self, timeout=3.0):
-        kind, value = await asyncio.wait_for(self.outcome, timeout)
-        assert kind == "returned", f"handler raised {value!r}"
-        return value
+    async def returned(self, timeout=scaled(3)):
+        return await returned(self.outcome, timeout)
 
-    async def raised(self, timeout=3.0):
-        kind, value = await asyncio.wait_for(self.outcome, timeout)
-        assert kind == "raised", f"handler returned {value!r}"
-        return value
+    async def raised(self, timeout=scaled(3)):
+        return await raised(self.outcome, timeout)
 
 
 async def queued(sock, n, timeout=2.0):

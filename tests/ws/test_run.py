@@ -9,21 +9,10 @@ import threading
 import pytest
 
 import ws
+from tests.support import echo_app, url
 from ws.server import event_loop_factory
 
 HAS_UVLOOP = importlib.util.find_spec("uvloop") is not None
-
-
-def echo_app() -> ws.App:
-    app = ws.App()
-
-    @app.route("/")
-    @ws.endpoint
-    async def echo(request: ws.Request, sock: ws.WebSocket) -> None:
-        async for msg in sock:
-            await sock.send(msg)
-
-    return app
 
 
 def test_default_factory_is_asyncio() -> None:
@@ -65,7 +54,7 @@ def test_run_serves_until_closed(uvloop: bool) -> None:
         assert type(loop).__module__.startswith("uvloop")
 
     async def client() -> str:
-        sock = await ws.connect(f"ws://127.0.0.1:{server.port}/")
+        sock = await ws.connect(url(server, "/echo"))
         sock.text("hello")
         reply = await asyncio.wait_for(sock.recv(), 5)
         sock.close()

@@ -11,7 +11,7 @@ import websockets.asyncio.client
 
 import ws
 
-from ..conftest import raw_request, running, url
+from tests.support import raw_request, running, url
 
 
 async def read_response(reader: asyncio.StreamReader, timeout: float = 5.0) -> tuple[int, dict[str, str], bytes]:

@@ -16,8 +16,7 @@ import os
 import time
 
 import ws
-from tests.conftest import running, url
-from tests.ws.test_hostile import ZERO, echo, frame, read_head, reset, settled, status_of, upgrade_request
+from tests.support import ZERO, echo_app, frame, read_head, reset, running, settled, status_of, upgrade_request, url
 
 TOTAL = 2000
 CONCURRENCY = 50
@@ -30,7 +29,7 @@ def open_fds() -> int:
 async def test_soak_thousands_of_connections_leave_nothing_behind(caplog) -> None:
     caplog.set_level(logging.WARNING)
     outcomes = {"clean": 0, "mid-handshake": 0, "after-upgrade": 0, "mid-frame": 0}
-    async with running(echo()) as server:
+    async with running(echo_app()) as server:
         # Warm up once so lazily created loop resources are not counted as leaks.
         client = await ws.connect(url(server, "/echo"))
         client.close()
