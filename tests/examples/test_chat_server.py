@@ -9,9 +9,7 @@ import pytest
 
 import ws
 from examples.server import make_site
-from tests.support import running
-
-from .bots import Bot, http_get
+from tests.support import Bot, http_get, running
 
 
 def site(**chat_options):
@@ -117,7 +115,7 @@ async def test_group_of_three_from_the_lobby() -> None:
         await ann.aclose()
         await ben.recv_type("left")
         ben.sock.close()
-        _, closed = await ben.until_closed()
+        _, closed = await ben.messages_until_closed()
         assert closed.code == 1000
 
 

@@ -24,8 +24,7 @@ from typing import Any
 
 import pytest
 
-import ws
-from tests.rooms.helpers import TIMEOUT
+from tests.support import TIMEOUT, url
 
 ROOT = Path(__file__).resolve().parents[2]
 REDIS = shutil.which("redis-server")
@@ -109,8 +108,7 @@ class Node:
         self.log = log
 
     def url(self, path: str = "/game", **query: Any) -> str:
-        qs = "&".join(f"{k}={v}" for k, v in query.items())
-        return f"ws://127.0.0.1:{self.port}{path}" + ("?" + qs if qs else "")
+        return url(self, path, **query)
 
     @property
     def alive(self) -> bool:
@@ -183,64 +181,3 @@ async def cluster(redis_server: RedisServer, tmp_path: Path):
         yield c
     finally:
         await c.close()
-
-
-class Client:
-    """A player's WebSocket connection to one node (JSON messages)."""
-
-    def __init__(self, sock: ws.WebSocket, name: str) -> None:
-        self.sock = sock
-        self.name = name
-        self.matched: dict[str, Any] | None = None
-
-    @classmethod
-    async def connect(cls, node: Node, path: str = "/game", **query: Any) -> Client:
-        sock = await asyncio.wait_for(ws.connect(node.url(path, **query)), TIMEOUT)
-        return cls(sock, str(query.get("name", "")))
-
-    def send(self, obj: Any) -> None:
-        self.sock.text(json.dumps(obj))
-
-    async def recv(self, timeout: float = TIMEOUT) -> Any:
-        async def next_message():
-            return await self.sock
-
-        return json.loads(await asyncio.wait_for(next_message(), timeout))
-
-    async def recv_type(self, kind: str, timeout: float = TIMEOUT) -> dict[str, Any]:
-        async with asyncio.timeout(timeout):
-            while True:
-                msg = await self.recv(timeout)
-                if isinstance(msg, dict) and msg.get("type") == kind:
-                    if kind == "matched":
-                        self.matched = msg
-                    return msg
-
-    async def messages_until_closed(self, timeout: float = TIMEOUT) -> tuple[list[Any], ws.Closed]:
-        got: list[Any] = []
-        try:
-            async with asyncio.timeout(timeout):
-                while True:
-                    got.append(json.loads(await self.sock))
-        except ws.Closed as exc:
-            return got, exc
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    async def aclose(self) -> None:
-        if not self.sock.closed:
-            self.sock.close()
-        await asyncio.wait_for(self.sock.wait_closed(), TIMEOUT)
-
-
-async def eventually(predicate, timeout: float = TIMEOUT, interval: float = 0.05) -> None:
-    """Poll an (async or sync) predicate until it is true, at most *timeout* seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(interval)

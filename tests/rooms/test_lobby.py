@@ -11,9 +11,8 @@ import pytest
 
 import rooms
 import ws
-from tests.support import running, url
-
-from tests.rooms.helpers import Bot, close_all, lobby_app, seat
+from tests.rooms.helpers import lobby_app, seat
+from tests.support import Bot, close_all, running, url
 
 
 async def hold(room):

@@ -10,9 +10,8 @@ import time
 
 import rooms
 import ws
-from tests.support import running
-from tests.rooms.helpers import Bot
-from tests.rooms.redis_fixtures import eventually, redis_server  # noqa: F401
+from tests.rooms.redis_fixtures import redis_server  # noqa: F401
+from tests.support import Bot, eventually, running
 
 
 async def hold(room):

@@ -11,7 +11,8 @@ import random
 import pytest
 
 import ws
-from tests.rooms.redis_fixtures import cluster, eventually, redis_server  # noqa: F401
+from tests.rooms.redis_fixtures import cluster, redis_server  # noqa: F401
+from tests.support import eventually
 
 
 class Player:

@@ -10,8 +10,8 @@ import pytest
 
 import rooms
 import ws
-from tests.support import running
-from tests.rooms.helpers import Bot, close_all, lobby_app, seat
+from tests.rooms.helpers import lobby_app, seat
+from tests.support import Bot, close_all, running
 
 
 async def echo(room):
