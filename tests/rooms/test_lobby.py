@@ -12,7 +12,7 @@ import pytest
 import rooms
 import ws
 from tests.rooms.helpers import lobby_app, seat
-from tests.support import Bot, close_all, running, url
+from tests.support import Bot, close_all, eventually, running, url
 
 
 async def hold(room):
@@ -27,12 +27,6 @@ async def hold(room):
 
 async def names(room):
     return [p.name for p in room.players]
-
-
-async def eventually(predicate, timeout: float = 2.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.005)
 
 
 # ---------------------------------------------------------------------- gathering

@@ -17,7 +17,7 @@ import pytest
 
 import ws
 from ws.frames import apply_mask, frame_header
-from tests.support import close_client, closed_by_server, endpoint_app, returned, running, url
+from tests.support import close_client, closed_by_server, endpoint_app, eventually, returned, running, scaled, url
 
 # ---------------------------------------------------------------------- helpers
 
@@ -29,11 +29,9 @@ def client_frame(text: str) -> bytes:
     return frame_header(0x1, len(payload), mask=mask) + apply_mask(payload, mask)
 
 
-async def waiting_on(sock, timeout=2.0):
-    """Wait until some task is blocked reading *sock*."""
-    async with asyncio.timeout(timeout):
-        while sock._waiter is None:
-            await asyncio.sleep(0.001)
+async def waiting_on(sock, timeout=scaled(2)):
+    """Wait until some task is blocked reading *sock* (a socket or a mux)."""
+    await eventually(lambda: sock._waiter is not None, timeout, interval=0.001)
 
 
 # ---------------------------------------------------------------------- asyncio.timeout
@@ -363,9 +361,7 @@ async def test_mux_read_cancelled_after_its_message_arrived_keeps_the_message():
     async def body(sock):
         m = ws.mux(sock)
         reader = asyncio.create_task(_read(m))
-        async with asyncio.timeout(2):
-            while m._waiter is None:
-                await asyncio.sleep(0.001)
+        await waiting_on(m)
         sock.data_received(client_frame("raced"))
         reader.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -397,9 +393,7 @@ async def test_second_concurrent_reader_is_refused_and_first_still_wakes():
         # The same holds for a mux read by two tasks.
         m = ws.mux(sock)
         mux_first = asyncio.create_task(_read(m))
-        async with asyncio.timeout(2):
-            while m._waiter is None:
-                await asyncio.sleep(0.001)
+        await waiting_on(m)
         with pytest.raises(RuntimeError):
             await m
         await sock.text("ready again")

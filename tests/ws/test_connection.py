@@ -15,7 +15,7 @@ import pytest
 import websockets.asyncio.client
 
 import ws
-from tests.support import close_client, closed_by_server, endpoint_app, raised, returned, running, url
+from tests.support import close_client, closed_by_server, endpoint_app, eventually, raised, returned, running, scaled, url
 
 # ---------------------------------------------------------------------- helpers
 
@@ -489,9 +489,7 @@ async def test_max_queue_pauses_reading_until_the_handler_reads():
         assert sock.transport.is_reading()
         for i in range(n):
             client.text(f"m{i}")
-        async with asyncio.timeout(2):
-            while sock.transport.is_reading():
-                await asyncio.sleep(0.01)
+        await eventually(lambda: not sock.transport.is_reading(), scaled(2), interval=0.01)
         await asyncio.sleep(0.1)
         assert not sock.transport.is_reading(), "reading resumed while nobody read"
         go.set()

@@ -9,15 +9,9 @@ import logging
 import pytest
 
 import ws
-from tests.support import closed_by_server, running, upgrade_request, url
+from tests.support import closed_by_server, eventually, running, upgrade_request, url
 
 # ---------------------------------------------------------------------- helpers
-
-
-async def until(predicate, timeout=2.0):
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.005)
 
 
 async def response_head(server, data: bytes) -> tuple[int, dict[str, str]]:
@@ -119,7 +113,7 @@ async def test_peer_disconnect_ends_handler_quietly(caplog):
             client = await ws.connect(url(server))
             client.abort()
             await asyncio.wait_for(done, 2)
-            await until(lambda: not server.websockets)
+            await eventually(lambda: not server.websockets)
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
@@ -187,7 +181,7 @@ class Duel:
         path = f"/duel/{arena}" + (f"?who={who}" if who else "")
         client = await ws.connect(url(server, path))
         if expect_waiting is not None:
-            await until(lambda: self.handler.waiting() == expect_waiting)
+            await eventually(lambda: self.handler.waiting() == expect_waiting)
         return client
 
     async def result(self, timeout=3.0):
@@ -236,7 +230,7 @@ async def test_aggregate_does_not_group_different_arenas():
             assert (await closed_by_server(client)).code == 1000
         b.close()
         await asyncio.wait_for(b.wait_closed(), 2)
-        await until(lambda: duel.handler.waiting() == {})
+        await eventually(lambda: duel.handler.waiting() == {})
 
 
 @pytest.mark.parametrize("how", ["abort", "close"])
@@ -252,7 +246,7 @@ async def test_waiting_client_that_leaves_is_dropped_from_its_group(how):
         else:
             gone.close(4000, "changed my mind")
         await asyncio.wait_for(gone.wait_closed(), 2)
-        await until(lambda: duel.handler.waiting() == {})
+        await eventually(lambda: duel.handler.waiting() == {})
         b = await duel.join(server, "z", "b", expect_waiting={"/duel/z": 1})
         c = await duel.join(server, "z", "c")
         assert await duel.result() == ("returned", ["b", "c"])
@@ -320,7 +314,7 @@ async def test_aggregate_without_decorator_and_with_a_key():
         expected_waiting = [{"red": 1}, {"red": 1, "blue": 1}, {"red": 2, "blue": 1}, {"red": 2, "blue": 2}]
         for (room, who), waiting in zip([("red", "1"), ("blue", "2"), ("red", "3"), ("blue", "4")], expected_waiting):
             clients.append(await ws.connect(url(server, f"/play?room={room}&who={who}")))
-            await until(lambda: handler.waiting() == waiting)
+            await eventually(lambda: handler.waiting() == waiting)
         assert seen.empty()
         clients.append(await ws.connect(url(server, "/play?room=red&who=5")))
         assert await asyncio.wait_for(seen.get(), 2) == [("red", "1"), ("red", "3"), ("red", "5")]
@@ -330,4 +324,4 @@ async def test_aggregate_without_decorator_and_with_a_key():
         for i in (1, 3):
             clients[i].close()
             await asyncio.wait_for(clients[i].wait_closed(), 2)
-        await until(lambda: handler.waiting() == {})
+        await eventually(lambda: handler.waiting() == {})

@@ -16,7 +16,7 @@ import websockets.exceptions
 
 import ws
 
-from tests.support import TIMEOUT, close_quietly, running, url
+from tests.support import TIMEOUT, close_quietly, eventually, running, scaled, url
 
 # -- one adapter per client library -------------------------------------------------
 
@@ -352,10 +352,7 @@ async def test_our_client_closes_with_4001(their_server) -> None:
         assert await asyncio.wait_for(sock, TIMEOUT) == "hi"
         await close_quietly(sock, 4001, "done here")
         assert sock.close_code == 4001
-        for _ in range(100):
-            if closes:
-                break
-            await asyncio.sleep(0.01)
+        await eventually(lambda: closes, scaled(1))
         assert closes and closes[0][0] == 4001
         if closes[0][1] is not None:
             assert closes[0][1] == "done here"

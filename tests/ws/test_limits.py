@@ -21,6 +21,7 @@ from tests.support import (
     ZERO,
     close_payload,
     closed_by_server,
+    eventually,
     frame,
     open_raw,
     read_close_code,
@@ -28,6 +29,7 @@ from tests.support import (
     read_frame,
     read_head,
     running,
+    scaled,
     settled,
     status_of,
     upgrade_request,
@@ -578,10 +580,7 @@ async def test_write_limit_none_never_pauses_the_sender():
     async with running(app) as server:
         client = await ws.connect(url(server, "/flood"), compression=False)
         client.transport.pause_reading()
-        for _ in range(200):
-            if parked:
-                break
-            await asyncio.sleep(0.01)
+        await eventually(lambda: parked, scaled(2))
         # The sender never waited: it buffered far past the default 64 KiB mark.
         assert parked and parked[0] > 2**20
         client.transport.resume_reading()

@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 import ws
-from tests.support import raised, returned, running, scaled, url
+from tests.support import eventually, raised, returned, running, scaled, url
 
 # ---------------------------------------------------------------------- helpers
 
@@ -41,9 +41,7 @@ class Pair:
     async def connect(self, server):
         """Connect two clients in a known order; return them and their server sides."""
         a = await ws.connect(url(server, "/pair"))
-        async with asyncio.timeout(2):
-            while self.handler.waiting() != {"/pair": 1}:
-                await asyncio.sleep(0.005)
+        await eventually(lambda: self.handler.waiting() == {"/pair": 1}, scaled(2), interval=0.005)
         b = await ws.connect(url(server, "/pair"))
         sa, sb = await asyncio.wait_for(self.socks, 2)
         return a, b, sa, sb
@@ -55,11 +53,9 @@ class Pair:
         return await raised(self.outcome, timeout)
 
 
-async def queued(sock, n, timeout=2.0):
+async def queued(sock, n, timeout=scaled(2)):
     """Wait until the server-side *sock* holds *n* unread messages (so arrival order is known)."""
-    async with asyncio.timeout(timeout):
-        while len(sock._queue) < n:
-            await asyncio.sleep(0.002)
+    await eventually(lambda: len(sock._queue) >= n, timeout, interval=0.002)
 
 
 async def shut(*clients):
@@ -145,9 +141,7 @@ async def test_first_disconnect_raises_closed_naming_the_socket():
     async with running(pair.app) as server:
         a, b, sa, sb = await pair.connect(server)
         a.text("from a")
-        async with asyncio.timeout(2):
-            while not seen:
-                await asyncio.sleep(0.002)
+        await eventually(lambda: seen, scaled(2), interval=0.002)
         b.text("last words")
         with pytest.raises(ws.Closed):
             await asyncio.wait_for(b.close(4000, "gone"), 3)

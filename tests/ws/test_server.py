@@ -11,7 +11,7 @@ import websockets.asyncio.client
 
 import ws
 
-from tests.support import raw_request, running, url
+from tests.support import raw_request, running, scaled, settled, url
 
 
 async def read_response(reader: asyncio.StreamReader, timeout: float = 5.0) -> tuple[int, dict[str, str], bytes]:
@@ -337,10 +337,7 @@ async def test_client_leaving_mid_request_leaks_nothing(app: ws.App) -> None:
             await writer.drain()
             await asyncio.sleep(0.05)
             writer.close()
-        for _ in range(100):
-            await asyncio.sleep(0.01)
-            if server.statistics() == {"http_connections": 0, "websockets": 0, "tasks": 0}:
-                break
+        await settled(server, scaled(1))
         assert server.statistics() == {"http_connections": 0, "websockets": 0, "tasks": 0}
 
 

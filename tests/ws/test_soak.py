@@ -16,7 +16,7 @@ import os
 import time
 
 import ws
-from tests.support import ZERO, echo_app, frame, read_head, reset, running, settled, status_of, upgrade_request, url
+from tests.support import ZERO, echo_app, eventually, frame, read_head, reset, running, scaled, settled, status_of, upgrade_request, url
 
 TOTAL = 2000
 CONCURRENCY = 50
@@ -85,9 +85,7 @@ async def test_soak_thousands_of_connections_leave_nothing_behind(caplog) -> Non
         assert sum(outcomes.values()) == TOTAL
         stats = await settled(server, timeout=5)
         # The RSTs and FINs are processed; give writers closed with close() their turn.
-        async with asyncio.timeout(5):
-            while open_fds() > fds_before or len(asyncio.all_tasks()) > tasks_before:
-                await asyncio.sleep(0.02)
+        await eventually(lambda: open_fds() <= fds_before and len(asyncio.all_tasks()) <= tasks_before, scaled(5))
         fds_after = open_fds()
         tasks_after = len(asyncio.all_tasks())
         print(
