@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import TIMEOUT, url
+from tests.support import TIMEOUT, scaled, url
 
 ROOT = Path(__file__).resolve().parents[2]
 REDIS = shutil.which("redis-server")
@@ -55,7 +55,7 @@ class RedisServer:
              "--dir", str(self.dir), "--logfile", str(self.dir / "redis.log")],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=self.dir,
         )
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + scaled(10)
         while time.monotonic() < deadline:
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
@@ -67,7 +67,7 @@ class RedisServer:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"redis-server exited: {(self.dir / 'redis.log').read_text()[-2000:]}")
             time.sleep(0.02)
-        raise RuntimeError("redis-server did not start within 10 s")
+        raise RuntimeError(f"redis-server did not start within {scaled(10):g} s")
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None
@@ -75,10 +75,10 @@ class RedisServer:
             return
         os.kill(proc.pid, signal.SIGTERM)
         try:
-            proc.wait(5)
+            proc.wait(scaled(5))
         except subprocess.TimeoutExpired:
             os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(5)
+            proc.wait(scaled(5))
 
     def client(self):
         import redis.asyncio
@@ -123,10 +123,10 @@ class Node:
         if self.alive:
             os.kill(self.proc.pid, signal.SIGTERM)
             try:
-                await asyncio.wait_for(self.proc.wait(), 10)
+                await asyncio.wait_for(self.proc.wait(), scaled(10))
             except asyncio.TimeoutError:
                 os.kill(self.proc.pid, signal.SIGKILL)
-        await asyncio.wait_for(self.proc.wait(), 5)
+        await asyncio.wait_for(self.proc.wait(), scaled(5))
         return self.proc.returncode
 
     async def state(self) -> dict[str, Any]:
@@ -155,7 +155,7 @@ class Cluster:
             cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=open(log, "wb"),
         )
         try:
-            line = await asyncio.wait_for(proc.stdout.readline(), 15)
+            line = await asyncio.wait_for(proc.stdout.readline(), scaled(15))
         except asyncio.TimeoutError:
             line = b""
         if not line.startswith(b"READY "):

@@ -12,7 +12,7 @@ import pytest
 import rooms
 import ws
 from tests.rooms.helpers import lobby_app, seat
-from tests.support import Bot, close_all, eventually, running, url
+from tests.support import Bot, close_all, eventually, running, scaled, url
 
 
 async def hold(room):
@@ -189,7 +189,7 @@ async def test_rating_band_widens_while_waiting():
         assert lobby.waiting() == 3
         loop = asyncio.get_running_loop()
         start = loop.time()
-        msg = await b.recv_type("matched", timeout=3)
+        msg = await b.recv_type("matched", timeout=scaled(3))
         assert loop.time() - start >= 0.1  # the bands had to widen (via the lobby's tick)
         assert [p["name"] for p in msg["players"]] == ["a", "b"]
         assert await far.recv() == {"type": "lobby", "have": 3, "need": 2, "position": 2}  # when b came

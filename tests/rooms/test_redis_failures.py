@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 from tests.rooms.redis_fixtures import cluster, redis_server  # noqa: F401
-from tests.support import Bot, eventually
+from tests.support import Bot, eventually, scaled
 
 TTL, HEARTBEAT = 1.5, 0.25  # the test app's defaults
 DETECT = TTL + 2 * HEARTBEAT + 1.0  # bound on noticing a dead process (with slack for a loaded machine)
@@ -112,7 +112,7 @@ async def test_graceful_shutdown_of_a_host(cluster):
     a, b = await cluster.start("a"), await cluster.start("b")
     alice, bob, _ = await pair(a, b)
     assert await b.stop() == 0
-    messages, closed = await alice.messages_until_closed(timeout=8)
+    messages, closed = await alice.messages_until_closed(timeout=scaled(8))
     assert closed.code in (1000, 1001), messages
     state = await a.state()
     assert state["stats"]["bridged_players"] == 0 and state["waiting"] == 0
@@ -129,9 +129,9 @@ async def test_redis_stopped_and_restarted(cluster):
     await w2.recv_type("lobby")
     cluster.redis.stop()
     for w in (w1, w2):
-        paused = await w.recv_type("lobby", timeout=5)
+        paused = await w.recv_type("lobby", timeout=scaled(5))
         while paused.get("status") != "paused":
-            paused = await w.recv_type("lobby", timeout=5)
+            paused = await w.recv_type("lobby", timeout=scaled(5))
         assert paused["need"] == 3 and "paused" in paused["detail"]
     # Newcomers are told at once; the local game goes on.
     w3 = await Bot.connect(b, "/trio", name="w3")
@@ -145,7 +145,7 @@ async def test_redis_stopped_and_restarted(cluster):
     assert (await a.state())["paused"] and (await b.state())["paused"]
     cluster.redis.start()
     # Everyone waiting is queued again and the trio completes across both processes.
-    matched = [await w.recv_type("matched", timeout=8) for w in (w1, w2, w3)]
+    matched = [await w.recv_type("matched", timeout=scaled(8)) for w in (w1, w2, w3)]
     assert len({m["room"] for m in matched}) == 1
     assert sorted(p["name"] for p in matched[0]["players"]) == ["w1", "w2", "w3"]
     w1.send("end")

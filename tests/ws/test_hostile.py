@@ -30,6 +30,7 @@ from tests.support import (
     read_head,
     reset,
     running,
+    scaled,
     settled,
     status_of,
     still_serves,
@@ -114,7 +115,7 @@ async def test_a_request_that_never_ends_gets_408() -> None:
             reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
             try:
                 writer.write(data)
-                response = await read_eof(reader, timeout=2)
+                response = await read_eof(reader, timeout=scaled(2))
             finally:
                 writer.close()
             assert status_of(response) == 408, response
@@ -196,7 +197,7 @@ async def test_control_frames_inside_a_fragmented_message_then_a_fault() -> None
         try:
             writer.write(data)
             seen = []
-            async with asyncio.timeout(3):
+            async with asyncio.timeout(scaled(3)):
                 while True:
                     b0, payload = await read_frame(reader)
                     seen.append((b0 & 0x0F, payload))
@@ -308,7 +309,7 @@ async def test_disconnect_while_the_server_is_sending_leaks_nothing() -> None:
             reader, writer = await open_raw(server, "/flood")
             await asyncio.sleep(0.2)  # let the buffers fill
             reset(writer) if how == "rst" else writer.close()
-            await asyncio.wait_for(released.wait(), 3)
+            await asyncio.wait_for(released.wait(), scaled(3))
             await settled(server)
         await still_serves(server)
 
@@ -363,11 +364,11 @@ async def test_fuzzed_handshake_never_crashes_the_server(data: bytes) -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
         try:
             writer.write(data)
-            response = await read_head(reader, timeout=3)
+            response = await read_head(reader, timeout=scaled(3))
             status = status_of(response)
             if status is None:
                 # No status yet: the server must close within its timeouts (or send one).
-                response += await read_eof(reader, timeout=3)
+                response += await read_eof(reader, timeout=scaled(3))
                 status = status_of(response)
         finally:
             # An accepted upgrade (a near miss can still be a good handshake) is left
