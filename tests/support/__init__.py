@@ -9,19 +9,8 @@
 
 from .bot import Bot, close_all
 from .endpoint import close_client, close_quietly, closed_by_server, endpoint_app, raised, returned
-from .raw import (
-    close_payload,
-    frame,
-    open_raw,
-    read_close_code,
-    read_eof,
-    read_frame,
-    read_head,
-    reset,
-    status_of,
-    still_serves,
-    upgrade_request,
-)
+from .raw import close_payload, frame, open_raw, read_close_code, read_eof, read_frame, read_head, reset
+from .raw import status_of, still_serves, upgrade_request
 from .server import ZERO, HasPort, echo_app, http_get, raw_request, running, settled, url
 from .timing import FACTOR, FACTOR_REASONS, TIMEOUT, eventually, scaled
 

@@ -18,24 +18,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import ws
-from tests.support import (
-    ZERO,
-    close_payload,
-    echo_app,
-    frame,
-    open_raw,
-    read_close_code,
-    read_eof,
-    read_frame,
-    read_head,
-    reset,
-    running,
-    scaled,
-    settled,
-    status_of,
-    still_serves,
-    upgrade_request,
-)
+from tests.support import ZERO, close_payload, echo_app, frame, open_raw, read_close_code, read_eof
+from tests.support import read_frame, read_head, reset, running, scaled, settled, status_of, still_serves
+from tests.support import upgrade_request
 
 # ---------------------------------------------------------------------- malformed HTTP
 

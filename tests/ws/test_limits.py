@@ -17,24 +17,9 @@ from collections.abc import AsyncIterator
 import pytest
 
 import ws
-from tests.support import (
-    ZERO,
-    close_payload,
-    closed_by_server,
-    eventually,
-    frame,
-    open_raw,
-    read_close_code,
-    read_eof,
-    read_frame,
-    read_head,
-    running,
-    scaled,
-    settled,
-    status_of,
-    upgrade_request,
-    url,
-)
+from tests.support import ZERO, close_payload, closed_by_server, eventually, frame, open_raw, read_close_code
+from tests.support import read_eof, read_frame, read_head, running, scaled, settled, status_of
+from tests.support import upgrade_request, url
 
 MiB = 2**20
 
