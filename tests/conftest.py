@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 import ws
-from tests.support import FACTOR, FACTOR_REASONS, echo_app as _echo_app
+from tests.support import FACTOR, FACTOR_REASONS
+from tests.support import echo_app as _echo_app
 from tests.support.timing import ENV
 
 

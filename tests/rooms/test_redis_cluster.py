@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from tests.rooms.redis_fixtures import cluster, redis_server  # noqa: F401
 from tests.support import Bot, eventually
 

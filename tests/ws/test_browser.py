@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 
-
 import ws
 from tests.browser import ARTIFACTS, chromium, needs_chromium
 from tests.support import running, scaled, settled

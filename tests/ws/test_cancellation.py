@@ -16,8 +16,8 @@ import time
 import pytest
 
 import ws
-from ws.frames import apply_mask, frame_header
 from tests.support import close_client, closed_by_server, endpoint_app, eventually, returned, running, scaled, url
+from ws.frames import apply_mask, frame_header
 
 # ---------------------------------------------------------------------- helpers
 

@@ -12,10 +12,9 @@ import pytest
 import websockets.asyncio.server
 
 import ws
+from tests.support import close_quietly, running, scaled, url
 from ws.frames import FrameParser, Opcode, parse_close, serialize_close, serialize_frame
 from ws.handshake import accept_key
-
-from tests.support import close_quietly, running, scaled, url
 
 
 @contextlib.asynccontextmanager

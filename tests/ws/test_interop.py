@@ -15,7 +15,6 @@ import websockets.asyncio.server
 import websockets.exceptions
 
 import ws
-
 from tests.support import TIMEOUT, close_quietly, eventually, running, scaled, url
 
 # -- one adapter per client library -------------------------------------------------

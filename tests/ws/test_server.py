@@ -10,7 +10,6 @@ import pytest
 import websockets.asyncio.client
 
 import ws
-
 from tests.support import raw_request, running, scaled, settled, url
 
 
