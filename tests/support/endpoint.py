@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeAlias
 
 import pytest
 
@@ -15,7 +15,7 @@ from .timing import scaled
 
 __all__ = ["close_client", "close_quietly", "closed_by_server", "endpoint_app", "raised", "returned"]
 
-Outcome = "asyncio.Future[tuple[str, Any]]"  # ("returned", value) or ("raised", exc)
+Outcome: TypeAlias = "asyncio.Future[tuple[str, Any]]"  # ("returned", value) or ("raised", exc)
 
 
 def endpoint_app(body: Callable[..., Awaitable[Any]], path: str = "/", **options: Any) -> tuple[ws.App, Outcome]:
