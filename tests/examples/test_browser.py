@@ -9,9 +9,9 @@ import pytest
 
 from examples.server import make_site
 from tests.browser import ARTIFACTS, chromium, needs_chromium
-from tests.conftest import running
+from tests.support import running, scaled
 
-TIMEOUT_MS = 10_000
+TIMEOUT_MS = round(scaled(10) * 1000)  # Playwright counts in milliseconds
 
 pytestmark = needs_chromium
 

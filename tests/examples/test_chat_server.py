@@ -9,9 +9,7 @@ import pytest
 
 import ws
 from examples.server import make_site
-from tests.conftest import running
-
-from .bots import Bot, http_get
+from tests.support import Bot, eventually, http_get, running, scaled
 
 
 def site(**chat_options):
@@ -52,9 +50,7 @@ async def test_open_room_join_talk_leave() -> None:
         left = await alice.recv_type("left")
         assert left == {"type": "left", "nick": "alice-2", "people": ["alice"]}
         await asyncio.gather(alice.aclose(), carol.aclose())
-        async with asyncio.timeout(5):
-            while s.chat_rooms.rooms:  # the rooms go with their last member
-                await asyncio.sleep(0.01)
+        await eventually(lambda: not s.chat_rooms.rooms, scaled(5))  # the rooms go with their last member
         assert (await listing(server))["open"] == []
         assert carol.seen[-1]["type"] == "welcome"  # carol never saw the lounge's messages
 
@@ -117,7 +113,7 @@ async def test_group_of_three_from_the_lobby() -> None:
         await ann.aclose()
         await ben.recv_type("left")
         ben.sock.close()
-        _, closed = await ben.until_closed()
+        _, closed = await ben.messages_until_closed()
         assert closed.code == 1000
 
 

@@ -12,9 +12,9 @@ import pytest
 
 import ws
 from examples.server import make_site
-from tests.conftest import running
+from tests.support import http_get, running
 
-from .bots import ChessBot, chess_pair, http_get, play
+from .bots import ChessBot, chess_pair, play
 
 SCHOLARS_MATE = ["e4", "e5", "Bc4", "Nc6", "Qh5", "Nf6", "Qxf7#"]
 
@@ -206,7 +206,7 @@ async def test_spectator_joins_late_and_sees_the_current_position() -> None:
         white.send({"type": "resign"})
         assert (await spectator.recv_type("game_over"))["outcome"]["winner"] == "black"
         await finish(white, black)
-        _, closed = await spectator.until_closed()
+        _, closed = await spectator.messages_until_closed()
         assert closed.code == 1000
 
 
@@ -220,7 +220,7 @@ async def test_private_game_by_code() -> None:
         public = await ChessBot.connect(server, "/chess/ws", name="public", mode="5+0")
         await public.recv_type("lobby")
         wrong = await ChessBot.connect(server, "/chess/ws", name="x", code="ZZZZZZ", mode="5+0")
-        _, closed = await wrong.until_closed()
+        _, closed = await wrong.messages_until_closed()
         assert closed.code == 4004
         guest = await ChessBot.connect(server, "/chess/ws", name="guest", code=code.lower(), mode="5+0")
         for bot in (host, guest):

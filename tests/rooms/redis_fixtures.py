@@ -24,8 +24,7 @@ from typing import Any
 
 import pytest
 
-import ws
-from tests.rooms.helpers import TIMEOUT
+from tests.support import TIMEOUT, scaled, url
 
 ROOT = Path(__file__).resolve().parents[2]
 REDIS = shutil.which("redis-server")
@@ -56,7 +55,7 @@ class RedisServer:
              "--dir", str(self.dir), "--logfile", str(self.dir / "redis.log")],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=self.dir,
         )
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + scaled(10)
         while time.monotonic() < deadline:
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
@@ -68,7 +67,7 @@ class RedisServer:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"redis-server exited: {(self.dir / 'redis.log').read_text()[-2000:]}")
             time.sleep(0.02)
-        raise RuntimeError("redis-server did not start within 10 s")
+        raise RuntimeError(f"redis-server did not start within {scaled(10):g} s")
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None
@@ -76,10 +75,10 @@ class RedisServer:
             return
         os.kill(proc.pid, signal.SIGTERM)
         try:
-            proc.wait(5)
+            proc.wait(scaled(5))
         except subprocess.TimeoutExpired:
             os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(5)
+            proc.wait(scaled(5))
 
     def client(self):
         import redis.asyncio
@@ -109,8 +108,7 @@ class Node:
         self.log = log
 
     def url(self, path: str = "/game", **query: Any) -> str:
-        qs = "&".join(f"{k}={v}" for k, v in query.items())
-        return f"ws://127.0.0.1:{self.port}{path}" + ("?" + qs if qs else "")
+        return url(self, path, **query)
 
     @property
     def alive(self) -> bool:
@@ -125,10 +123,10 @@ class Node:
         if self.alive:
             os.kill(self.proc.pid, signal.SIGTERM)
             try:
-                await asyncio.wait_for(self.proc.wait(), 10)
+                await asyncio.wait_for(self.proc.wait(), scaled(10))
             except asyncio.TimeoutError:
                 os.kill(self.proc.pid, signal.SIGKILL)
-        await asyncio.wait_for(self.proc.wait(), 5)
+        await asyncio.wait_for(self.proc.wait(), scaled(5))
         return self.proc.returncode
 
     async def state(self) -> dict[str, Any]:
@@ -157,7 +155,7 @@ class Cluster:
             cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=open(log, "wb"),
         )
         try:
-            line = await asyncio.wait_for(proc.stdout.readline(), 15)
+            line = await asyncio.wait_for(proc.stdout.readline(), scaled(15))
         except asyncio.TimeoutError:
             line = b""
         if not line.startswith(b"READY "):
@@ -183,64 +181,3 @@ async def cluster(redis_server: RedisServer, tmp_path: Path):
         yield c
     finally:
         await c.close()
-
-
-class Client:
-    """A player's WebSocket connection to one node (JSON messages)."""
-
-    def __init__(self, sock: ws.WebSocket, name: str) -> None:
-        self.sock = sock
-        self.name = name
-        self.matched: dict[str, Any] | None = None
-
-    @classmethod
-    async def connect(cls, node: Node, path: str = "/game", **query: Any) -> Client:
-        sock = await asyncio.wait_for(ws.connect(node.url(path, **query)), TIMEOUT)
-        return cls(sock, str(query.get("name", "")))
-
-    def send(self, obj: Any) -> None:
-        self.sock.text(json.dumps(obj))
-
-    async def recv(self, timeout: float = TIMEOUT) -> Any:
-        async def next_message():
-            return await self.sock
-
-        return json.loads(await asyncio.wait_for(next_message(), timeout))
-
-    async def recv_type(self, kind: str, timeout: float = TIMEOUT) -> dict[str, Any]:
-        async with asyncio.timeout(timeout):
-            while True:
-                msg = await self.recv(timeout)
-                if isinstance(msg, dict) and msg.get("type") == kind:
-                    if kind == "matched":
-                        self.matched = msg
-                    return msg
-
-    async def messages_until_closed(self, timeout: float = TIMEOUT) -> tuple[list[Any], ws.Closed]:
-        got: list[Any] = []
-        try:
-            async with asyncio.timeout(timeout):
-                while True:
-                    got.append(json.loads(await self.sock))
-        except ws.Closed as exc:
-            return got, exc
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    async def aclose(self) -> None:
-        if not self.sock.closed:
-            self.sock.close()
-        await asyncio.wait_for(self.sock.wait_closed(), TIMEOUT)
-
-
-async def eventually(predicate, timeout: float = TIMEOUT, interval: float = 0.05) -> None:
-    """Poll an (async or sync) predicate until it is true, at most *timeout* seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(interval)

@@ -15,10 +15,10 @@ import pytest
 
 import ws
 from examples import tictactoe
-from tests.conftest import running, url
+from tests.support import running, scaled, url
 
 
-async def recv(sock: ws.WebSocket, timeout: float = 5.0) -> dict:
+async def recv(sock: ws.WebSocket, timeout: float = scaled(5.0)) -> dict:
     async def next_message() -> str:
         return await sock
 
@@ -27,7 +27,7 @@ async def recv(sock: ws.WebSocket, timeout: float = 5.0) -> dict:
 
 async def closed_code(sock: ws.WebSocket) -> int:
     with pytest.raises(ws.Closed) as info:
-        await asyncio.wait_for(recv(sock), 5)
+        await asyncio.wait_for(recv(sock), scaled(5))
     return info.value.code
 
 

@@ -11,9 +11,8 @@ import pytest
 
 import rooms
 import ws
-from tests.conftest import running, url
-
-from tests.rooms.helpers import Bot, close_all, lobby_app, seat
+from tests.rooms.helpers import lobby_app, seat
+from tests.support import Bot, close_all, eventually, running, scaled, url
 
 
 async def hold(room):
@@ -28,12 +27,6 @@ async def hold(room):
 
 async def names(room):
     return [p.name for p in room.players]
-
-
-async def eventually(predicate, timeout: float = 2.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.005)
 
 
 # ---------------------------------------------------------------------- gathering
@@ -196,7 +189,7 @@ async def test_rating_band_widens_while_waiting():
         assert lobby.waiting() == 3
         loop = asyncio.get_running_loop()
         start = loop.time()
-        msg = await b.recv_type("matched", timeout=3)
+        msg = await b.recv_type("matched", timeout=scaled(3))
         assert loop.time() - start >= 0.1  # the bands had to widen (via the lobby's tick)
         assert [p["name"] for p in msg["players"]] == ["a", "b"]
         assert await far.recv() == {"type": "lobby", "have": 3, "need": 2, "position": 2}  # when b came

@@ -7,8 +7,8 @@ import pytest
 
 import rooms
 import ws
-from tests.conftest import running
-from tests.rooms.helpers import close_all, lobby_app, seat
+from tests.rooms.helpers import lobby_app, seat
+from tests.support import close_all, running
 
 
 async def test_a_player_leaving_a_taskgroup_game_is_a_result_not_a_crash(caplog):

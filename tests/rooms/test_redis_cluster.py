@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from tests.rooms.redis_fixtures import cluster, redis_server  # noqa: F401
+from tests.support import Bot, eventually
 
-from tests.rooms.redis_fixtures import Client, cluster, eventually, redis_server  # noqa: F401
 
-
-async def play_turns(clients: list[Client]) -> dict:
+async def play_turns(clients: list[Bot]) -> dict:
     """Play the 6-move turns game; every client sees every move; return the ended result."""
     for c in clients:
         await c.recv_type("start")
@@ -23,9 +23,9 @@ async def play_turns(clients: list[Client]) -> dict:
 
 async def test_players_on_two_processes_play_a_full_game(cluster):
     a, b = await cluster.start("a"), await cluster.start("b")
-    alice = await Client.connect(a, name="alice")
+    alice = await Bot.connect(a, name="alice")
     assert (await alice.recv()) == {"type": "lobby", "have": 1, "need": 2, "position": 1}
-    bob = await Client.connect(b, name="bob")
+    bob = await Bot.connect(b, name="bob")
     ma, mb = await alice.recv_type("matched"), await bob.recv_type("matched")
     assert ma["room"] == mb["room"] and (ma["seat"], mb["seat"]) == (0, 1)
     assert [p["name"] for p in ma["players"]] == ["alice", "bob"]
@@ -46,7 +46,7 @@ async def test_three_processes_one_room(cluster):
     nodes = [await cluster.start(name) for name in "abc"]
     clients = []
     for i, node in enumerate(nodes):
-        c = await Client.connect(node, "/trio", name=f"p{i}")
+        c = await Bot.connect(node, "/trio", name=f"p{i}")
         clients.append(c)
         if i < 2:
             assert (await c.recv_type("lobby"))["position"] == i + 1
@@ -67,9 +67,9 @@ async def test_three_processes_one_room(cluster):
 
 async def test_messages_arrive_in_order_none_lost_or_duplicated(cluster):
     a, b = await cluster.start("a"), await cluster.start("b")
-    alice = await Client.connect(a, name="alice", mode="echo")  # remote: the room runs on b
+    alice = await Bot.connect(a, name="alice", mode="echo")  # remote: the room runs on b
     await alice.recv_type("lobby")
-    bob = await Client.connect(b, name="bob", mode="echo")
+    bob = await Bot.connect(b, name="bob", mode="echo")
     for c in (alice, bob):
         await c.recv_type("matched")
         assert (await c.recv_type("start"))["host"] == "b"
@@ -88,19 +88,19 @@ async def test_messages_arrive_in_order_none_lost_or_duplicated(cluster):
 
 async def test_spectator_through_another_process(cluster):
     a, b, c = [await cluster.start(name) for name in "abc"]
-    alice = await Client.connect(a, name="alice")
+    alice = await Bot.connect(a, name="alice")
     await alice.recv_type("lobby")
-    bob = await Client.connect(b, name="bob")
+    bob = await Bot.connect(b, name="bob")
     room = (await alice.recv_type("matched"))["room"]
     await bob.recv_type("matched")
-    watcher = await Client.connect(c, watch=room)
+    watcher = await Bot.connect(c, watch=room)
     spectating = await watcher.recv_type("spectating")
     assert [p["name"] for p in spectating["players"]] == ["alice", "bob"]
     alice.send({"i": 0})
     assert (await watcher.recv_type("move"))["move"] == {"i": 0}
     watcher.send({"i": 1})
     assert (await watcher.recv_type("error"))["error"] == "spectator"
-    unknown = await Client.connect(c, watch="nosuchroom")
+    unknown = await Bot.connect(c, watch="nosuchroom")
     assert (await unknown.recv_type("error"))["error"] == "unknown_room"
     _, closed = await unknown.messages_until_closed()
     assert closed.code == 4004

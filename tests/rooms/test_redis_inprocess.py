@@ -10,9 +10,8 @@ import time
 
 import rooms
 import ws
-from tests.conftest import running
-from tests.rooms.helpers import Bot
-from tests.rooms.redis_fixtures import eventually, redis_server  # noqa: F401
+from tests.rooms.redis_fixtures import redis_server  # noqa: F401
+from tests.support import Bot, eventually, running, scaled
 
 
 async def hold(room):
@@ -51,7 +50,7 @@ async def test_rating_bands_widen_across_nodes(redis_server):
         status = await far2.recv_type("lobby")
         assert status["have"] == 2  # 500 apart: not yet
         t0 = time.monotonic()
-        await far2.recv_type("matched", timeout=5)  # the band reaches 500 after about 1 s
+        await far2.recv_type("matched", timeout=scaled(5))  # the band reaches 500 after about 1 s
         assert time.monotonic() - t0 > 0.5
         for bot in (low, near, far1):
             bot.send("end")

@@ -11,7 +11,8 @@ import random
 import pytest
 
 import ws
-from tests.rooms.redis_fixtures import cluster, eventually, redis_server  # noqa: F401
+from tests.rooms.redis_fixtures import cluster, redis_server  # noqa: F401
+from tests.support import eventually, scaled
 
 
 class Player:
@@ -24,7 +25,7 @@ class Player:
 
     async def run(self, node) -> None:
         try:
-            self.sock = await asyncio.wait_for(ws.connect(node.url("/trio", name=self.name)), 5)
+            self.sock = await asyncio.wait_for(ws.connect(node.url("/trio", name=self.name)), scaled(5))
             async for raw in self.sock:
                 msg = json.loads(raw)
                 if msg["type"] == "matched":
@@ -72,7 +73,7 @@ async def test_randomized_joins_and_leaves_across_processes(cluster, seed):
             still = [p for p in players if p.waiting]
             return len(await queued()) == len(still) and all(p.done.is_set() for p in players if p.matched or p.left)
 
-        await eventually(settled, timeout=20, interval=0.2)
+        await eventually(settled, timeout=scaled(20), interval=0.2)
         assert len(await queued()) < 3
         rooms: dict[str, list[dict]] = {}
         for p in players:
@@ -89,7 +90,7 @@ async def test_randomized_joins_and_leaves_across_processes(cluster, seed):
         for p in players:
             if p.waiting:
                 p.sock.close(1000)
-        await asyncio.wait_for(asyncio.gather(*tasks), 10)
+        await asyncio.wait_for(asyncio.gather(*tasks), scaled(10))
 
         async def empty() -> bool:
             states = [await n.state() for n in nodes]
@@ -101,7 +102,7 @@ async def test_randomized_joins_and_leaves_across_processes(cluster, seed):
                 and all(s["waiting"] == 0 and s["rooms"] == [] and s["stats"]["remote_players"] == 0 and s["stats"]["bridged_players"] == 0 for s in states)
             )
 
-        await eventually(empty, timeout=10, interval=0.2)
+        await eventually(empty, timeout=scaled(10), interval=0.2)
         assert not await r.keys("test:room:*")
     finally:
         await r.aclose()

@@ -10,8 +10,8 @@ import pytest
 
 import rooms
 import ws
-from tests.conftest import running
-from tests.rooms.helpers import Bot, close_all, lobby_app, seat
+from tests.rooms.helpers import lobby_app, seat
+from tests.support import Bot, close_all, running, scaled
 
 
 async def echo(room):
@@ -329,7 +329,7 @@ async def test_after_the_grace_time_the_seat_is_gone():
         a, b = await seat(server, ["a", "b"])
         b.sock.abort()
         assert (await a.recv())["reconnect"] == 0.3
-        gone = await a.recv(timeout=2)
+        gone = await a.recv(timeout=scaled(2))
         assert gone == {"type": "player_left", "player": {"seat": 1, "name": "b", "connected": False}, "reconnect": None}
         assert seen == [(1, "seat expired")]
         assert events[-1] == ("left", "b", "expired")
@@ -516,7 +516,7 @@ async def test_turn_timeout_and_clock_flag():
         a, b = await seat(server, ["a", "b"])
         await asyncio.sleep(0.15)
         a.send("quick")
-        assert (await a.recv(timeout=3))["result"] == "over"
+        assert (await a.recv(timeout=scaled(3)))["result"] == "over"
         assert outcomes == [
             ("timeout", True, False),
             ("moved", "quick", False, True),

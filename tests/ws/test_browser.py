@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import asyncio
 
-
 import ws
 from tests.browser import ARTIFACTS, chromium, needs_chromium
-from tests.conftest import running
-from tests.ws.test_hostile import settled
+from tests.support import running, scaled, settled
 
 pytestmark = needs_chromium
 
@@ -124,9 +122,9 @@ async def test_chromium_exchanges_text_binary_and_compressed_messages() -> None:
             page = await browser.new_page(viewport={"width": 800, "height": 400})
             errors: list[str] = []
             page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.set_default_timeout(10_000)
+            page.set_default_timeout(round(scaled(10) * 1000))
             await page.goto(f"http://127.0.0.1:{server.port}/")
-            results = await asyncio.wait_for(page.evaluate("runAll()"), 15)
+            results = await asyncio.wait_for(page.evaluate("runAll()"), scaled(15))
             ARTIFACTS.mkdir(exist_ok=True)
             await page.screenshot(path=str(ARTIFACTS / "ws_browser_interop.png"))
         await settled(server)

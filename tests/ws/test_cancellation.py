@@ -16,48 +16,10 @@ import time
 import pytest
 
 import ws
+from tests.support import close_client, closed_by_server, endpoint_app, eventually, returned, running, scaled, url
 from ws.frames import apply_mask, frame_header
-from tests.conftest import running, url
 
 # ---------------------------------------------------------------------- helpers
-
-
-def endpoint_app(body, path="/", **options):
-    """An app running ``body(sock)`` in an endpoint; the future gets its outcome."""
-    outcome = asyncio.get_running_loop().create_future()
-
-    async def handler(request, sock):
-        try:
-            value = await body(sock)
-        except BaseException as exc:
-            if not outcome.done():
-                outcome.set_result(("raised", exc))
-            raise
-        if not outcome.done():
-            outcome.set_result(("returned", value))
-
-    app = ws.App()
-    app.route(path)(ws.endpoint(**options)(handler))
-    return app, outcome
-
-
-async def returned(outcome, timeout=3.0):
-    kind, value = await asyncio.wait_for(outcome, timeout)
-    assert kind == "returned", f"handler raised {value!r}"
-    return value
-
-
-async def closed_by_server(client, timeout=3.0) -> ws.Closed:
-    with pytest.raises(ws.Closed) as info:
-        async with asyncio.timeout(timeout):
-            while True:
-                await client
-    return info.value
-
-
-async def close_client(client, code=1000, reason=""):
-    client.close(code, reason)
-    await asyncio.wait_for(client.wait_closed(), 3)
 
 
 def client_frame(text: str) -> bytes:
@@ -67,11 +29,9 @@ def client_frame(text: str) -> bytes:
     return frame_header(0x1, len(payload), mask=mask) + apply_mask(payload, mask)
 
 
-async def waiting_on(sock, timeout=2.0):
-    """Wait until some task is blocked reading *sock*."""
-    async with asyncio.timeout(timeout):
-        while sock._waiter is None:
-            await asyncio.sleep(0.001)
+async def waiting_on(sock, timeout=scaled(2)):
+    """Wait until some task is blocked reading *sock* (a socket or a mux)."""
+    await eventually(lambda: sock._waiter is not None, timeout, interval=0.001)
 
 
 # ---------------------------------------------------------------------- asyncio.timeout
@@ -118,9 +78,9 @@ async def test_real_timeout_is_timeout_error_and_socket_stays_usable():
     app, outcome = endpoint_app(body)
     async with running(app) as server:
         client = await ws.connect(url(server))
-        assert await asyncio.wait_for(client.recv(), 2) == "timed out"
+        assert await asyncio.wait_for(client.recv(), scaled(2)) == "timed out"
         client.text("later")
-        assert await asyncio.wait_for(client.recv(), 2) == "echo later"
+        assert await asyncio.wait_for(client.recv(), scaled(2)) == "echo later"
         assert await returned(outcome) == "later"
         await closed_by_server(client)
 
@@ -158,12 +118,12 @@ async def test_wait_for_timeout_loses_no_message():
         with pytest.raises(TimeoutError):
             await asyncio.wait_for(sock.mux(), 0.05)
         await sock.text("timed out")
-        return await asyncio.wait_for(sock, 2)
+        return await asyncio.wait_for(sock, scaled(2))
 
     app, outcome = endpoint_app(body)
     async with running(app) as server:
         client = await ws.connect(url(server))
-        assert await asyncio.wait_for(client.recv(), 2) == "timed out"
+        assert await asyncio.wait_for(client.recv(), scaled(2)) == "timed out"
         client.text("after")
         assert await returned(outcome) == "after"
         await closed_by_server(client)
@@ -261,9 +221,9 @@ async def test_taskgroup_disconnect_escaping_a_handler_is_a_quiet_close(caplog):
         async with running(app) as server:
             client = await ws.connect(url(server))
             client.text("hi")
-            assert await asyncio.wait_for(client.recv(), 2) == "hi"
+            assert await asyncio.wait_for(client.recv(), scaled(2)) == "hi"
             await close_client(client, 4000)
-            await asyncio.wait_for(done, 2)
+            await asyncio.wait_for(done, scaled(2))
             await asyncio.sleep(0.05)
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert errors == [], [r.getMessage() for r in errors]
@@ -304,12 +264,12 @@ async def test_cancelling_a_shielded_or_plain_send_loses_no_message():
     async with running(app) as server:
         client = await ws.connect(url(server), compression=False)
         client.transport.pause_reading()
-        count = await asyncio.wait_for(blocked, 5)
+        count = await asyncio.wait_for(blocked, scaled(5))
         client.transport.resume_reading()
         for _ in range(count):
-            assert len(await asyncio.wait_for(client.recv(), 3)) == 1 << 16
-        assert await asyncio.wait_for(client.recv(), 2) == "shielded"
-        assert await asyncio.wait_for(client.recv(), 2) == "plain"
+            assert len(await asyncio.wait_for(client.recv(), scaled(3))) == 1 << 16
+        assert await asyncio.wait_for(client.recv(), scaled(2)) == "shielded"
+        assert await asyncio.wait_for(client.recv(), scaled(2)) == "plain"
         client.text("all read")
         assert await returned(outcome) == "all read"
         await closed_by_server(client)
@@ -330,14 +290,14 @@ async def test_cancelling_a_shielded_recv_loses_no_message():
             await outer
         assert not inner.done()
         await sock.text("cancelled")
-        first = await asyncio.wait_for(inner, 2)
+        first = await asyncio.wait_for(inner, scaled(2))
         second = await sock
         return first, second
 
     app, outcome = endpoint_app(body)
     async with running(app) as server:
         client = await ws.connect(url(server))
-        assert await asyncio.wait_for(client.recv(), 2) == "cancelled"
+        assert await asyncio.wait_for(client.recv(), scaled(2)) == "cancelled"
         client.text("one")
         client.text("two")
         assert await returned(outcome) == ("one", "two")
@@ -384,7 +344,7 @@ async def test_read_cancelled_after_its_message_arrived_keeps_the_message():
         reader.cancel()
         with pytest.raises(asyncio.CancelledError):
             await reader
-        return await asyncio.wait_for(sock, 1)
+        return await asyncio.wait_for(sock, scaled(1))
 
     app, outcome = endpoint_app(body, compression=False)
     async with running(app) as server:
@@ -401,14 +361,12 @@ async def test_mux_read_cancelled_after_its_message_arrived_keeps_the_message():
     async def body(sock):
         m = ws.mux(sock)
         reader = asyncio.create_task(_read(m))
-        async with asyncio.timeout(2):
-            while m._waiter is None:
-                await asyncio.sleep(0.001)
+        await waiting_on(m)
         sock.data_received(client_frame("raced"))
         reader.cancel()
         with pytest.raises(asyncio.CancelledError):
             await reader
-        got, msg = await asyncio.wait_for(m, 1)
+        got, msg = await asyncio.wait_for(m, scaled(1))
         assert got is sock
         return msg
 
@@ -431,17 +389,15 @@ async def test_second_concurrent_reader_is_refused_and_first_still_wakes():
         with pytest.raises(RuntimeError):
             await sock
         await sock.text("ready")
-        one = await asyncio.wait_for(first, 2)
+        one = await asyncio.wait_for(first, scaled(2))
         # The same holds for a mux read by two tasks.
         m = ws.mux(sock)
         mux_first = asyncio.create_task(_read(m))
-        async with asyncio.timeout(2):
-            while m._waiter is None:
-                await asyncio.sleep(0.001)
+        await waiting_on(m)
         with pytest.raises(RuntimeError):
             await m
         await sock.text("ready again")
-        two = await asyncio.wait_for(mux_first, 2)
+        two = await asyncio.wait_for(mux_first, scaled(2))
         # And after a refused read, the socket still reports its close.
         first = asyncio.create_task(_read(sock))
         await waiting_on(sock)
@@ -449,18 +405,18 @@ async def test_second_concurrent_reader_is_refused_and_first_still_wakes():
             await sock
         await sock.text("close now")
         try:
-            await asyncio.wait_for(first, 2)
+            await asyncio.wait_for(first, scaled(2))
         except ws.Closed as exc:
             return one, two, exc.code
 
     app, outcome = endpoint_app(body)
     async with running(app) as server:
         client = await ws.connect(url(server))
-        assert await asyncio.wait_for(client.recv(), 2) == "ready"
+        assert await asyncio.wait_for(client.recv(), scaled(2)) == "ready"
         client.text("one")
-        assert await asyncio.wait_for(client.recv(), 2) == "ready again"
+        assert await asyncio.wait_for(client.recv(), scaled(2)) == "ready again"
         client.text("two")
-        assert await asyncio.wait_for(client.recv(), 2) == "close now"
+        assert await asyncio.wait_for(client.recv(), scaled(2)) == "close now"
         await close_client(client, 4000)
         one, (sock, two), code = await returned(outcome)
     assert (one, two, code) == ("one", "two", 4000)
@@ -483,7 +439,7 @@ async def test_taskgroup_disconnect_escaping_an_aggregate_handler_closes_the_oth
         async with running(app) as server:
             a = await ws.connect(url(server, "/pair"))
             b = await ws.connect(url(server, "/pair"))
-            await asyncio.wait_for(joined.wait(), 2)
+            await asyncio.wait_for(joined.wait(), scaled(2))
             await close_client(a, 4000)
             assert (await closed_by_server(b)).code == 1000
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]

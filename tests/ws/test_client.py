@@ -12,16 +12,9 @@ import pytest
 import websockets.asyncio.server
 
 import ws
+from tests.support import close_quietly, running, scaled, url
 from ws.frames import FrameParser, Opcode, parse_close, serialize_close, serialize_frame
 from ws.handshake import accept_key
-
-from ..conftest import running, url
-
-
-async def close_quietly(sock: ws.WebSocket, code: int = 1000, reason: str = "") -> None:
-    """The seed's close raises Closed in the caller; tests just want it done."""
-    with pytest.raises(ws.Closed):
-        await asyncio.wait_for(sock.close(code, reason), 5)
 
 
 @contextlib.asynccontextmanager
@@ -51,7 +44,7 @@ async def raw_server(
 
 async def read_head(reader: asyncio.StreamReader) -> dict[str, str]:
     """Read a request head; return its header fields (lower-case names) and the request line."""
-    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), scaled(5))
     lines = head.decode("latin-1").split("\r\n")
     fields = {"request-line": lines[0]}
     for line in lines[1:]:
@@ -135,7 +128,7 @@ async def test_client_gets_frames_sent_right_after_the_101() -> None:
                 sock = await ws.client("/", reader, writer)
             else:
                 sock = await ws.connect(f"ws://127.0.0.1:{port}/")
-            assert await asyncio.wait_for(sock, 5) == "early"
+            assert await asyncio.wait_for(sock, scaled(5)) == "early"
             sock.abort()
 
 
@@ -170,7 +163,7 @@ async def test_403_for_a_refused_origin() -> None:
         sock = await ws.connect(url(server), origin="https://good.example")
         assert await sock == "welcome"
         with pytest.raises(ws.Closed):
-            await asyncio.wait_for(sock, 5)
+            await asyncio.wait_for(sock, scaled(5))
 
 
 async def test_plain_http_route_is_not_a_websocket() -> None:
@@ -211,7 +204,7 @@ async def test_bad_handshake_responses(response: str) -> None:
 
     async with raw_server(handle) as port:
         with pytest.raises(ws.InvalidHandshake) as info:
-            await asyncio.wait_for(ws.connect(f"ws://127.0.0.1:{port}/", subprotocols=["other"]), 5)
+            await asyncio.wait_for(ws.connect(f"ws://127.0.0.1:{port}/", subprotocols=["other"]), scaled(5))
         assert info.value.status == 0 or response == "garbage"
 
 
@@ -230,7 +223,7 @@ async def test_connection_refused() -> None:
     async with raw_server(lambda r, w: asyncio.sleep(0)) as port:
         pass  # the port is free again
     with pytest.raises(OSError):
-        await ws.connect(f"ws://127.0.0.1:{port}/", open_timeout=5)
+        await ws.connect(f"ws://127.0.0.1:{port}/", open_timeout=scaled(5))
 
 
 # -- subprotocols ------------------------------------------------------------------------
@@ -306,7 +299,7 @@ async def test_our_client_masks_its_frames() -> None:
         parser = FrameParser(expect_mask=True)  # refuses any unmasked frame
         frames = []
         while len(frames) < 4:
-            chunk = await asyncio.wait_for(reader.read(65536), 5)
+            chunk = await asyncio.wait_for(reader.read(65536), scaled(5))
             assert chunk
             data += chunk
             frames += parser.feed(chunk)
@@ -321,12 +314,12 @@ async def test_our_client_masks_its_frames() -> None:
         await sock.data(payload.encode())
         await sock.ping(b"ping!")
         sock.close(1000)
-        data, frames = await asyncio.wait_for(seen, 5)
+        data, frames = await asyncio.wait_for(seen, scaled(5))
         assert [f.opcode for f in frames] == [Opcode.TEXT, Opcode.BINARY, Opcode.PING, Opcode.CLOSE]
         assert frames[0].payload == payload.encode() and frames[1].payload == payload.encode()
         assert parse_close(frames[3].payload) == (1000, "")
         assert payload.encode() not in data
-        await asyncio.wait_for(sock.wait_closed(), 5)
+        await asyncio.wait_for(sock.wait_closed(), scaled(5))
 
 
 async def test_handshake_request_is_well_formed() -> None:
@@ -357,12 +350,12 @@ async def test_server_closing_first_reaches_the_client() -> None:
         writer.write(switching(fields["sec-websocket-key"]) + serialize_frame(Opcode.CLOSE, serialize_close(4002, "x")))
         await writer.drain()
         # Expect the client's masked close reply, then close TCP (the server's job).
-        reply = FrameParser(expect_mask=True).feed(await asyncio.wait_for(reader.read(100), 5))
+        reply = FrameParser(expect_mask=True).feed(await asyncio.wait_for(reader.read(100), scaled(5)))
         assert parse_close(reply[0].payload)[0] == 4002
 
     async with raw_server(handle) as port:
         sock = await ws.connect(f"ws://127.0.0.1:{port}/")
         with pytest.raises(ws.Closed) as info:
-            await asyncio.wait_for(sock, 5)
+            await asyncio.wait_for(sock, scaled(5))
         assert (info.value.code, info.value.reason) == (4002, "x")
-        await asyncio.wait_for(sock.wait_closed(), 5)
+        await asyncio.wait_for(sock.wait_closed(), scaled(5))

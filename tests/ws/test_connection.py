@@ -15,59 +15,9 @@ import pytest
 import websockets.asyncio.client
 
 import ws
-from tests.conftest import running, url
+from tests.support import close_client, closed_by_server, endpoint_app, eventually, raised, returned, running, scaled, url
 
 # ---------------------------------------------------------------------- helpers
-
-
-def endpoint_app(body, path="/", **options):
-    """An app running ``body(sock, **route_args)`` in an endpoint at *path*.
-
-    The returned future gets ``("returned", value)`` or ``("raised", exc)``: an
-    assertion failing inside the handler would only become a 1011 otherwise.
-    """
-    outcome = asyncio.get_running_loop().create_future()
-
-    async def handler(request, sock, **params):
-        try:
-            value = await body(sock, **params)
-        except BaseException as exc:
-            if not outcome.done():
-                outcome.set_result(("raised", exc))
-            raise
-        if not outcome.done():
-            outcome.set_result(("returned", value))
-
-    app = ws.App()
-    app.route(path)(ws.endpoint(**options)(handler))
-    return app, outcome
-
-
-async def returned(outcome, timeout=3.0):
-    kind, value = await asyncio.wait_for(outcome, timeout)
-    assert kind == "returned", f"handler raised {value!r}"
-    return value
-
-
-async def raised(outcome, timeout=3.0):
-    kind, value = await asyncio.wait_for(outcome, timeout)
-    assert kind == "raised", f"handler returned {value!r}"
-    return value
-
-
-async def closed_by_server(client, timeout=3.0) -> ws.Closed:
-    """Read from *client* until the server closes it; return the Closed."""
-    with pytest.raises(ws.Closed) as info:
-        async with asyncio.timeout(timeout):
-            while True:
-                await client
-    return info.value
-
-
-async def close_client(client, code=1000, reason=""):
-    """Close a ws.connect client without the Closed that awaiting close() raises."""
-    client.close(code, reason)
-    await asyncio.wait_for(client.wait_closed(), 3)
 
 
 async def raw_upgrade(server, path="/"):
@@ -78,12 +28,12 @@ async def raw_upgrade(server, path="/"):
         f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nUpgrade: websocket\r\n"
         f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
     )
-    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 3)
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), scaled(3))
     assert head.startswith(b"HTTP/1.1 101 "), head
     return reader, writer
 
 
-async def read_frame(reader, timeout=3.0) -> tuple[int, bytes]:
+async def read_frame(reader, timeout=scaled(3.0)) -> tuple[int, bytes]:
     """One unmasked frame from the server: (opcode, payload)."""
     async with asyncio.timeout(timeout):
         b0, b1 = await reader.readexactly(2)
@@ -96,7 +46,7 @@ async def read_frame(reader, timeout=3.0) -> tuple[int, bytes]:
         return b0 & 0x0F, await reader.readexactly(length)
 
 
-async def read_eof(reader, timeout=3.0) -> None:
+async def read_eof(reader, timeout=scaled(3.0)) -> None:
     """Wait until the server drops the TCP connection (FIN or RST)."""
     try:
         async with asyncio.timeout(timeout):
@@ -158,7 +108,7 @@ async def echo_large_messages(compression: bool) -> None:
         client = await ws.connect(url(server), compression=compression, max_message_size=2**21)
         for message in messages:
             await client.send(message)
-        echoed = [await asyncio.wait_for(client.recv(), 5) for _ in messages]
+        echoed = [await asyncio.wait_for(client.recv(), scaled(5)) for _ in messages]
         await close_client(client)
     assert echoed == messages
     assert [type(m) for m in echoed] == [ws.TextMessage if isinstance(m, str) else ws.DataMessage for m in messages]
@@ -207,7 +157,7 @@ async def test_ping_from_peer_is_answered_automatically():
     async with running(app) as server:
         async with websockets.asyncio.client.connect(url(server), ping_interval=None) as client:
             pong_waiter = await client.ping(b"are you there")
-            latency = await asyncio.wait_for(pong_waiter, 2)
+            latency = await asyncio.wait_for(pong_waiter, scaled(2))
             assert latency >= 0
             await client.send("after")
             # The ping never reached the handler: its first message is the text.
@@ -225,7 +175,7 @@ async def _ping_then_read_two(receive_pongs):
     app, outcome = endpoint_app(body, receive_pongs=receive_pongs)
     async with running(app) as server:
         client = await ws.connect(url(server))
-        assert await asyncio.wait_for(client.recv(), 2) == "go"
+        assert await asyncio.wait_for(client.recv(), scaled(2)) == "go"
         client.text("after")
         result = await returned(outcome)
         await closed_by_server(client)
@@ -265,7 +215,7 @@ async def test_peer_close_reaches_handler_with_code_and_reason():
     async with running(app) as server:
         client = await ws.connect(url(server))
         with pytest.raises(ws.Closed) as info:
-            await asyncio.wait_for(client.close(4000, "bye"), 3)
+            await asyncio.wait_for(client.close(4000, "bye"), scaled(3))
         exc = await raised(outcome)
     assert type(exc) is ws.Closed
     assert exc.code == 4000 and exc.reason == "bye"
@@ -341,7 +291,7 @@ async def test_send_without_await_sends_and_never_warns():
         app, outcome = endpoint_app(body)
         async with running(app) as server:
             client = await ws.connect(url(server), receive_pongs=True)
-            got = [await asyncio.wait_for(client.recv(), 2) for _ in range(4)]
+            got = [await asyncio.wait_for(client.recv(), scaled(2)) for _ in range(4)]
             exc = await closed_by_server(client)
             await returned(outcome)
         gc.collect()
@@ -371,12 +321,12 @@ async def test_await_send_waits_while_peer_does_not_read():
     async with running(app) as server:
         client = await ws.connect(url(server), compression=False)
         client.transport.pause_reading()  # the peer stops reading
-        count = await asyncio.wait_for(blocked, 5)
+        count = await asyncio.wait_for(blocked, scaled(5))
         await asyncio.sleep(0.3)
         assert not outcome.done(), "await sock.data() returned while the peer was not reading"
         client.transport.resume_reading()
         for _ in range(count):
-            msg = await asyncio.wait_for(client.recv(), 3)
+            msg = await asyncio.wait_for(client.recv(), scaled(3))
             assert len(msg) == 1 << 16
         sent, waited = await returned(outcome)
         assert sent == count
@@ -491,7 +441,7 @@ async def test_keepalive_cuts_off_peer_that_ignores_pings():
     async with running(app) as server:
         reader, writer = await raw_upgrade(server)
         try:
-            exc, elapsed = await returned(outcome, timeout=2)
+            exc, elapsed = await returned(outcome, timeout=scaled(2))
             opcode, payload = await read_frame(reader)
             assert opcode == 0x9 and len(payload) > 0  # the keepalive ping, left unanswered
             opcode, payload = await read_frame(reader)
@@ -514,7 +464,7 @@ async def test_keepalive_keeps_well_behaved_peer_connected():
         async with websockets.asyncio.client.connect(url(server), ping_interval=None) as client:
             await asyncio.sleep(0.6)  # six ping intervals, each answered by websockets
             await client.send("still here")
-            assert await asyncio.wait_for(client.recv(), 2) == "STILL HERE"
+            assert await asyncio.wait_for(client.recv(), scaled(2)) == "STILL HERE"
             assert await returned(outcome) is False
 
 
@@ -535,13 +485,11 @@ async def test_max_queue_pauses_reading_until_the_handler_reads():
     app, outcome = endpoint_app(body, max_queue=4)
     async with running(app) as server:
         client = await ws.connect(url(server))
-        sock = await asyncio.wait_for(got_sock, 2)
+        sock = await asyncio.wait_for(got_sock, scaled(2))
         assert sock.transport.is_reading()
         for i in range(n):
             client.text(f"m{i}")
-        async with asyncio.timeout(2):
-            while sock.transport.is_reading():
-                await asyncio.sleep(0.01)
+        await eventually(lambda: not sock.transport.is_reading(), scaled(2), interval=0.01)
         await asyncio.sleep(0.1)
         assert not sock.transport.is_reading(), "reading resumed while nobody read"
         go.set()

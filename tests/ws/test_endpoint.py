@@ -4,42 +4,14 @@ close codes that end a handler, refused upgrades, grouping, leaving, shutdown.""
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
-import os
 
 import pytest
 
 import ws
-from tests.conftest import running, url
+from tests.support import closed_by_server, eventually, running, scaled, upgrade_request, url
 
 # ---------------------------------------------------------------------- helpers
-
-
-async def closed_by_server(client, timeout=3.0) -> ws.Closed:
-    """Read from *client* until the server closes it; return the Closed."""
-    with pytest.raises(ws.Closed) as info:
-        async with asyncio.timeout(timeout):
-            while True:
-                await client
-    return info.value
-
-
-async def until(predicate, timeout=2.0):
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.005)
-
-
-def upgrade_request(path="/echo", *, method="GET", version="13", key=True, upgrade=True) -> bytes:
-    lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1"]
-    if upgrade:
-        lines += ["Upgrade: websocket", "Connection: Upgrade"]
-    if key:
-        lines.append("Sec-WebSocket-Key: " + base64.b64encode(os.urandom(16)).decode())
-    if version is not None:
-        lines.append(f"Sec-WebSocket-Version: {version}")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
 async def response_head(server, data: bytes) -> tuple[int, dict[str, str]]:
@@ -47,7 +19,7 @@ async def response_head(server, data: bytes) -> tuple[int, dict[str, str]]:
     reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
     try:
         writer.write(data)
-        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 3)
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), scaled(3))
     finally:
         writer.close()
     status_line, *header_lines = head.decode("latin-1").split("\r\n")[:-2]
@@ -76,10 +48,10 @@ async def test_route_arguments_arrive_as_keywords():
 
     async with running(app) as server:
         client = await ws.connect(url(server, "/room/lounge"))
-        assert await asyncio.wait_for(client.recv(), 2) == "lounge|/room/lounge"
+        assert await asyncio.wait_for(client.recv(), scaled(2)) == "lounge|/room/lounge"
         await closed_by_server(client)
         client = await ws.connect(url(server, "/table/12/seat/north"))
-        assert await asyncio.wait_for(client.recv(), 2) == repr([("number", 12), ("seat", "north")])
+        assert await asyncio.wait_for(client.recv(), scaled(2)) == repr([("number", 12), ("seat", "north")])
         await closed_by_server(client)
 
 
@@ -95,7 +67,7 @@ async def test_handler_return_closes_with_1000():
     async with running(app) as server:
         client = await ws.connect(url(server, "/once"))
         client.text("x")
-        assert await asyncio.wait_for(client.recv(), 2) == "got x"
+        assert await asyncio.wait_for(client.recv(), scaled(2)) == "got x"
         exc = await closed_by_server(client)
     assert exc.code == 1000 and exc.message is not None and exc.message.code == 1000
 
@@ -119,9 +91,9 @@ async def test_handler_error_closes_with_1011_and_server_keeps_serving(echo_app,
         for i in range(3):
             other = await ws.connect(url(server, "/echo"))
             other.text(f"hello {i}")
-            assert await asyncio.wait_for(other.recv(), 2) == f"hello {i}"
+            assert await asyncio.wait_for(other.recv(), scaled(2)) == f"hello {i}"
             other.close()
-            await asyncio.wait_for(other.wait_closed(), 2)
+            await asyncio.wait_for(other.wait_closed(), scaled(2))
 
 
 async def test_peer_disconnect_ends_handler_quietly(caplog):
@@ -140,8 +112,8 @@ async def test_peer_disconnect_ends_handler_quietly(caplog):
         with caplog.at_level(logging.INFO, logger="ws"):
             client = await ws.connect(url(server))
             client.abort()
-            await asyncio.wait_for(done, 2)
-            await until(lambda: not server.websockets)
+            await asyncio.wait_for(done, scaled(2))
+            await eventually(lambda: not server.websockets)
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
@@ -177,9 +149,9 @@ async def test_bad_upgrade_gets_an_http_status(echo_app, request_bytes, status, 
         assert called == []
         client = await ws.connect(url(server, "/echo"))
         client.text("ok")
-        assert await asyncio.wait_for(client.recv(), 2) == "ok"
+        assert await asyncio.wait_for(client.recv(), scaled(2)) == "ok"
         client.close()
-        await asyncio.wait_for(client.wait_closed(), 2)
+        await asyncio.wait_for(client.wait_closed(), scaled(2))
 
 
 # ---------------------------------------------------------------------- aggregate
@@ -209,10 +181,10 @@ class Duel:
         path = f"/duel/{arena}" + (f"?who={who}" if who else "")
         client = await ws.connect(url(server, path))
         if expect_waiting is not None:
-            await until(lambda: self.handler.waiting() == expect_waiting)
+            await eventually(lambda: self.handler.waiting() == expect_waiting)
         return client
 
-    async def result(self, timeout=3.0):
+    async def result(self, timeout=scaled(3.0)):
         return await asyncio.wait_for(self.results.get(), timeout)
 
 
@@ -226,8 +198,8 @@ async def test_aggregate_groups_two_clients_in_arrival_order():
     async with running(duel.app) as server:
         first = await duel.join(server, "x", "first", expect_waiting={"/duel/x": 1})
         second = await duel.join(server, "x", "second")
-        assert await asyncio.wait_for(first.recv(), 2) == "0 first x"
-        assert await asyncio.wait_for(second.recv(), 2) == "1 second x"
+        assert await asyncio.wait_for(first.recv(), scaled(2)) == "0 first x"
+        assert await asyncio.wait_for(second.recv(), scaled(2)) == "1 second x"
         assert duel.handler.waiting() == {}
         first.text("done")
         second.text("done")
@@ -257,8 +229,8 @@ async def test_aggregate_does_not_group_different_arenas():
         for client in (a, c):
             assert (await closed_by_server(client)).code == 1000
         b.close()
-        await asyncio.wait_for(b.wait_closed(), 2)
-        await until(lambda: duel.handler.waiting() == {})
+        await asyncio.wait_for(b.wait_closed(), scaled(2))
+        await eventually(lambda: duel.handler.waiting() == {})
 
 
 @pytest.mark.parametrize("how", ["abort", "close"])
@@ -273,8 +245,8 @@ async def test_waiting_client_that_leaves_is_dropped_from_its_group(how):
             gone.abort()
         else:
             gone.close(4000, "changed my mind")
-        await asyncio.wait_for(gone.wait_closed(), 2)
-        await until(lambda: duel.handler.waiting() == {})
+        await asyncio.wait_for(gone.wait_closed(), scaled(2))
+        await eventually(lambda: duel.handler.waiting() == {})
         b = await duel.join(server, "z", "b", expect_waiting={"/duel/z": 1})
         c = await duel.join(server, "z", "c")
         assert await duel.result() == ("returned", ["b", "c"])
@@ -317,11 +289,11 @@ async def test_server_shutdown_closes_aggregate_sockets_with_1001():
     async with running(duel.app) as server:
         a = await duel.join(server, "s", expect_waiting={"/duel/s": 1})
         b = await duel.join(server, "s")
-        await asyncio.wait_for(started.wait(), 2)
+        await asyncio.wait_for(started.wait(), scaled(2))
         closing = asyncio.ensure_future(server.aclose())
         ea = await closed_by_server(a)
         eb = await closed_by_server(b)
-        await asyncio.wait_for(closing, 5)
+        await asyncio.wait_for(closing, scaled(5))
         kind, exc = await duel.result()
     assert ea.code == 1001 and eb.code == 1001
     assert kind == "raised" and type(exc) is ws.Closed and exc.code == 1001
@@ -342,14 +314,14 @@ async def test_aggregate_without_decorator_and_with_a_key():
         expected_waiting = [{"red": 1}, {"red": 1, "blue": 1}, {"red": 2, "blue": 1}, {"red": 2, "blue": 2}]
         for (room, who), waiting in zip([("red", "1"), ("blue", "2"), ("red", "3"), ("blue", "4")], expected_waiting):
             clients.append(await ws.connect(url(server, f"/play?room={room}&who={who}")))
-            await until(lambda: handler.waiting() == waiting)
+            await eventually(lambda: handler.waiting() == waiting)
         assert seen.empty()
         clients.append(await ws.connect(url(server, "/play?room=red&who=5")))
-        assert await asyncio.wait_for(seen.get(), 2) == [("red", "1"), ("red", "3"), ("red", "5")]
+        assert await asyncio.wait_for(seen.get(), scaled(2)) == [("red", "1"), ("red", "3"), ("red", "5")]
         assert handler.waiting() == {"blue": 2}
         for i in (0, 2, 4):
             assert (await closed_by_server(clients[i])).code == 1000
         for i in (1, 3):
             clients[i].close()
-            await asyncio.wait_for(clients[i].wait_closed(), 2)
-        await until(lambda: handler.waiting() == {})
+            await asyncio.wait_for(clients[i].wait_closed(), scaled(2))
+        await eventually(lambda: handler.waiting() == {})

@@ -22,15 +22,7 @@ from ws.handshake import (
     select_subprotocol,
 )
 from ws.http import Request
-from ws.http11 import (
-    Headers,
-    RequestHead,
-    RequestParser,
-    ResponseParser,
-    StatusHead,
-    serialize_request,
-    serialize_response,
-)
+from ws.http11 import Headers, RequestHead, RequestParser, ResponseParser, StatusHead, serialize_request, serialize_response
 
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="
 GOOD = [

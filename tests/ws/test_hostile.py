@@ -3,16 +3,14 @@ abrupt disconnects at every point, and a fuzzed handshake.
 
 Each case checks what the peer receives (an HTTP status or a close code) and that
 the server is left holding nothing (``server.statistics()`` back to zero) and still
-serves a well-behaved client afterwards.  The raw-socket helpers here are shared
-with the other hostile/limit test modules.
+serves a well-behaved client afterwards.  The raw-socket helpers are in
+tests/support/raw.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import os
-import socket
 import struct
 
 import pytest
@@ -20,168 +18,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import ws
-from tests.conftest import running, url
-
-ZERO = {"http_connections": 0, "websockets": 0, "tasks": 0}
-
-# ---------------------------------------------------------------------- raw helpers
-
-
-def upgrade_request(path: str = "/echo", *extra: str, host: str = "127.0.0.1") -> bytes:
-    key = base64.b64encode(os.urandom(16)).decode()
-    lines = [
-        f"GET {path} HTTP/1.1",
-        f"Host: {host}",
-        "Upgrade: websocket",
-        "Connection: Upgrade",
-        f"Sec-WebSocket-Key: {key}",
-        "Sec-WebSocket-Version: 13",
-        *extra,
-    ]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode()
-
-
-def frame(opcode: int, payload: bytes = b"", *, fin: bool = True, rsv: int = 0, mask: bool = True) -> bytes:
-    """One client frame, masked unless told otherwise (RFC 6455 5.2)."""
-    head = bytes([(0x80 if fin else 0) | (rsv << 4) | opcode])
-    n = len(payload)
-    bit = 0x80 if mask else 0
-    if n < 126:
-        head += bytes([bit | n])
-    elif n < 1 << 16:
-        head += bytes([bit | 126]) + struct.pack("!H", n)
-    else:
-        head += bytes([bit | 127]) + struct.pack("!Q", n)
-    if not mask:
-        return head + payload
-    key = os.urandom(4)
-    repeated = (key * (n // 4 + 1))[:n]
-    masked = (int.from_bytes(payload, "big") ^ int.from_bytes(repeated, "big")).to_bytes(n, "big") if n else b""
-    return head + key + masked
-
-
-def close_payload(code: int, reason: bytes = b"") -> bytes:
-    return struct.pack("!H", code) + reason
-
-
-async def open_raw(server: ws.Server, path: str = "/echo", *extra: str, local_host: str | None = None):
-    """A TCP client that completes the opening handshake by hand."""
-    reader, writer = await asyncio.open_connection(
-        "127.0.0.1", server.port, local_addr=(local_host, 0) if local_host else None
-    )
-    writer.write(upgrade_request(path, *extra))
-    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 3)
-    assert head.startswith(b"HTTP/1.1 101 "), head
-    return reader, writer
-
-
-async def read_frame(reader: asyncio.StreamReader, timeout: float = 3.0) -> tuple[int, bytes]:
-    """One server frame: (first byte, payload).  Server frames are never masked."""
-    async with asyncio.timeout(timeout):
-        b0, b1 = await reader.readexactly(2)
-        assert b1 & 0x80 == 0, "a server frame was masked"
-        n = b1 & 0x7F
-        if n == 126:
-            n = struct.unpack("!H", await reader.readexactly(2))[0]
-        elif n == 127:
-            n = struct.unpack("!Q", await reader.readexactly(8))[0]
-        return b0, await reader.readexactly(n)
-
-
-async def read_close_code(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter | None = None, timeout: float = 3.0
-) -> int | None:
-    """Skip data frames until the server's close frame; return its code (None if empty).
-    With *writer*, answer the close as a good client does (RFC 6455 5.5.1); then
-    expect the server to drop the TCP connection."""
-    async with asyncio.timeout(timeout):
-        while True:
-            b0, payload = await read_frame(reader)
-            if b0 & 0x0F == 0x8:
-                break
-        if writer is not None and not writer.is_closing():
-            writer.write(frame(0x8, payload[:2]))
-        await read_eof(reader)
-    return struct.unpack("!H", payload[:2])[0] if payload else None
-
-
-async def read_eof(reader: asyncio.StreamReader, timeout: float = 3.0) -> bytes:
-    """Everything the server still sends, until it closes (FIN or RST)."""
-    chunks = []
-    try:
-        async with asyncio.timeout(timeout):
-            while chunk := await reader.read(65536):
-                chunks.append(chunk)
-    except ConnectionResetError:
-        pass
-    return b"".join(chunks)
-
-
-async def read_head(reader: asyncio.StreamReader, timeout: float = 3.0) -> bytes:
-    """The response head (or whatever came before the server closed)."""
-    data = b""
-    try:
-        async with asyncio.timeout(timeout):
-            while b"\r\n\r\n" not in data:
-                chunk = await reader.read(65536)
-                if not chunk:
-                    break
-                data += chunk
-    except ConnectionResetError:
-        pass
-    return data
-
-
-def status_of(response: bytes) -> int | None:
-    if not response.startswith(b"HTTP/1.1 "):
-        return None
-    return int(response[9:12])
-
-
-def reset(writer: asyncio.StreamWriter) -> None:
-    """Abort with a TCP RST rather than a FIN (SO_LINGER 0)."""
-    sock = writer.get_extra_info("socket")
-    if sock is not None:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    writer.transport.abort()
-
-
-async def settled(server: ws.Server, timeout: float = 3.0) -> dict[str, int]:
-    """Wait (bounded) until the server holds nothing; return its statistics."""
-    async with asyncio.timeout(timeout):
-        while server.statistics() != ZERO:
-            await asyncio.sleep(0.01)
-    return server.statistics()
-
-
-async def still_serves(server: ws.Server, path: str = "/echo") -> None:
-    """A well-behaved client still gets its echo."""
-    client = await ws.connect(url(server, path), open_timeout=3)
-    try:
-        await client.text("still alive")
-        assert await asyncio.wait_for(client.recv(), 3) == "still alive"
-        await client.data(b"\x00\xff")
-        assert await asyncio.wait_for(client.recv(), 3) == b"\x00\xff"
-    finally:
-        client.close()
-        await asyncio.wait_for(client.wait_closed(), 3)
-
-
-def echo() -> ws.App:
-    app = ws.App()
-
-    @app.route("/echo")
-    @ws.endpoint
-    async def handler(request, sock):
-        async for msg in sock:
-            await sock.send(msg)
-
-    @app.route("/hello")
-    async def hello(request):
-        return "hello"
-
-    return app
-
+from tests.support import ZERO, close_payload, echo_app, frame, open_raw, read_close_code, read_eof
+from tests.support import read_frame, read_head, reset, running, scaled, settled, status_of, still_serves
+from tests.support import upgrade_request
 
 # ---------------------------------------------------------------------- malformed HTTP
 
@@ -235,7 +74,7 @@ BAD_REQUESTS = {
 @pytest.mark.parametrize("name", list(BAD_REQUESTS))
 async def test_malformed_handshake_gets_a_clear_status(name: str) -> None:
     request, expected = BAD_REQUESTS[name]
-    async with running(echo()) as server:
+    async with running(echo_app()) as server:
         reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
         try:
             writer.write(request)
@@ -256,12 +95,12 @@ async def test_a_request_that_never_ends_gets_408() -> None:
         b"POST /hello HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\nonly a little",
         bytes.fromhex("16030100a5010000a10303") + b"\x01" * 32,  # the start of a TLS hello on the plain port
     ]
-    async with running(echo(), limits=ws.ServerLimits(handshake_timeout=0.4)) as server:
+    async with running(echo_app(), limits=ws.ServerLimits(handshake_timeout=0.4)) as server:
         for data in unfinished:
             reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
             try:
                 writer.write(data)
-                response = await read_eof(reader, timeout=2)
+                response = await read_eof(reader, timeout=scaled(2))
             finally:
                 writer.close()
             assert status_of(response) == 408, response
@@ -316,7 +155,7 @@ BAD_FRAMES = {
 @pytest.mark.parametrize("name", list(BAD_FRAMES))
 async def test_malformed_frame_gets_its_close_code(name: str) -> None:
     data, expected = BAD_FRAMES[name]
-    async with running(echo()) as server:
+    async with running(echo_app()) as server:
         reader, writer = await open_raw(server)
         try:
             writer.write(data)
@@ -338,12 +177,12 @@ async def test_control_frames_inside_a_fragmented_message_then_a_fault() -> None
         + frame(0x0, b"ment")
         + frame(0x3)
     )
-    async with running(echo()) as server:
+    async with running(echo_app()) as server:
         reader, writer = await open_raw(server)
         try:
             writer.write(data)
             seen = []
-            async with asyncio.timeout(3):
+            async with asyncio.timeout(scaled(3)):
                 while True:
                     b0, payload = await read_frame(reader)
                     seen.append((b0 & 0x0F, payload))
@@ -358,7 +197,7 @@ async def test_control_frames_inside_a_fragmented_message_then_a_fault() -> None
 
 
 async def test_close_reason_from_the_server_never_leaks_internals() -> None:
-    app = echo()
+    app = echo_app()
 
     @app.route("/boom")
     @ws.endpoint
@@ -419,7 +258,7 @@ async def test_abrupt_disconnect_at_every_point_leaks_nothing(how: str) -> None:
     data = transcript()
     points = cut_points(data)
     assert len(points) > 30
-    async with running(echo()) as server:
+    async with running(echo_app()) as server:
         for cut in points:
             reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
             writer.write(data[:cut])
@@ -438,7 +277,7 @@ async def test_disconnect_while_the_server_is_sending_leaks_nothing() -> None:
     # The handler is blocked in `await sock.data()` (the peer does not read) when the
     # peer vanishes: the handler must be released, not stuck forever.
     released = asyncio.Event()
-    app = echo()
+    app = echo_app()
 
     @app.route("/flood")
     @ws.endpoint(compression=False, write_limit=1 << 14)
@@ -455,7 +294,7 @@ async def test_disconnect_while_the_server_is_sending_leaks_nothing() -> None:
             reader, writer = await open_raw(server, "/flood")
             await asyncio.sleep(0.2)  # let the buffers fill
             reset(writer) if how == "rst" else writer.close()
-            await asyncio.wait_for(released.wait(), 3)
+            await asyncio.wait_for(released.wait(), scaled(3))
             await settled(server)
         await still_serves(server)
 
@@ -463,7 +302,7 @@ async def test_disconnect_while_the_server_is_sending_leaks_nothing() -> None:
 async def test_disconnect_mid_close_handshake_leaks_nothing() -> None:
     # The server has sent its close frame and waits for ours; we drop the TCP
     # connection instead, at once and after half a close frame.
-    app = echo()
+    app = echo_app()
 
     @app.route("/bye")
     @ws.endpoint
@@ -506,15 +345,15 @@ fuzz_requests = st.one_of(
 @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(data=fuzz_requests)
 async def test_fuzzed_handshake_never_crashes_the_server(data: bytes) -> None:
-    async with running(echo(), limits=ws.ServerLimits(handshake_timeout=0.2, keepalive_timeout=0.2)) as server:
+    async with running(echo_app(), limits=ws.ServerLimits(handshake_timeout=0.2, keepalive_timeout=0.2)) as server:
         reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
         try:
             writer.write(data)
-            response = await read_head(reader, timeout=3)
+            response = await read_head(reader, timeout=scaled(3))
             status = status_of(response)
             if status is None:
                 # No status yet: the server must close within its timeouts (or send one).
-                response += await read_eof(reader, timeout=3)
+                response += await read_eof(reader, timeout=scaled(3))
                 status = status_of(response)
         finally:
             # An accepted upgrade (a near miss can still be a good handshake) is left

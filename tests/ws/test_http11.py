@@ -9,15 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ws.exceptions import HTTPError
-from ws.http11 import (
-    Headers,
-    RequestHead,
-    RequestParser,
-    ResponseParser,
-    StatusHead,
-    serialize_request,
-    serialize_response,
-)
+from ws.http11 import Headers, RequestHead, RequestParser, ResponseParser, StatusHead, serialize_request, serialize_response
 
 SIMPLE = b"GET /chat?room=1 HTTP/1.1\r\nHost: example.com\r\nX-Thing: a\r\nx-thing: b\r\n\r\n"
 

@@ -15,10 +15,7 @@ import websockets.asyncio.server
 import websockets.exceptions
 
 import ws
-
-from ..conftest import running, url
-
-TIMEOUT = 5
+from tests.support import TIMEOUT, close_quietly, eventually, running, scaled, url
 
 # -- one adapter per client library -------------------------------------------------
 
@@ -326,11 +323,6 @@ def their_server(request):
     return SERVERS[request.param]
 
 
-async def finish(sock: ws.WebSocket, code: int = 1000, reason: str = "") -> None:
-    with pytest.raises(ws.Closed):
-        await asyncio.wait_for(sock.close(code, reason), TIMEOUT)
-
-
 @pytest.mark.parametrize("compression", [False, True])
 async def test_our_client_text_and_binary(their_server, compression: bool) -> None:
     async with their_server() as (base, _):
@@ -339,7 +331,7 @@ async def test_our_client_text_and_binary(their_server, compression: bool) -> No
             await sock.send(message)
             got = await asyncio.wait_for(sock, TIMEOUT)
             assert got == message and isinstance(got, type(message))
-        await finish(sock)
+        await close_quietly(sock)
 
 
 async def test_our_client_fragmented(their_server) -> None:
@@ -349,7 +341,7 @@ async def test_our_client_fragmented(their_server) -> None:
         assert await asyncio.wait_for(sock, TIMEOUT) == "fragmented"
         await sock.data([b"x" * 300, b"y" * 300])
         assert await asyncio.wait_for(sock, TIMEOUT) == b"x" * 300 + b"y" * 300
-        await finish(sock)
+        await close_quietly(sock)
 
 
 async def test_our_client_closes_with_4001(their_server) -> None:
@@ -357,12 +349,9 @@ async def test_our_client_closes_with_4001(their_server) -> None:
         sock = await ws.connect(base + "/echo")
         await sock.text("hi")
         assert await asyncio.wait_for(sock, TIMEOUT) == "hi"
-        await finish(sock, 4001, "done here")
+        await close_quietly(sock, 4001, "done here")
         assert sock.close_code == 4001
-        for _ in range(100):
-            if closes:
-                break
-            await asyncio.sleep(0.01)
+        await eventually(lambda: closes, scaled(1))
         assert closes and closes[0][0] == 4001
         if closes[0][1] is not None:
             assert closes[0][1] == "done here"
@@ -388,11 +377,11 @@ async def test_our_client_compression(their_server) -> None:
             message = f"compress me, round {i}; " * 200
             await sock.text(message)
             assert await asyncio.wait_for(sock, TIMEOUT) == message
-        await finish(sock)
+        await close_quietly(sock)
         sock = await ws.connect(base + "/extensions", compression=False)
         assert await asyncio.wait_for(sock, TIMEOUT) == "None"
         assert sock.extensions is None
-        await finish(sock)
+        await close_quietly(sock)
 
 
 async def test_our_client_ping(their_server) -> None:
@@ -401,4 +390,4 @@ async def test_our_client_ping(their_server) -> None:
         await sock.ping(b"hello?")
         pong = await asyncio.wait_for(sock, TIMEOUT)
         assert pong.is_pong and pong == b"hello?"
-        await finish(sock)
+        await close_quietly(sock)

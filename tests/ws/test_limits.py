@@ -17,20 +17,9 @@ from collections.abc import AsyncIterator
 import pytest
 
 import ws
-from tests.conftest import running, url
-from tests.ws.test_hostile import (
-    ZERO,
-    close_payload,
-    frame,
-    open_raw,
-    read_close_code,
-    read_eof,
-    read_frame,
-    read_head,
-    settled,
-    status_of,
-    upgrade_request,
-)
+from tests.support import ZERO, close_payload, closed_by_server, eventually, frame, open_raw, read_close_code
+from tests.support import read_eof, read_frame, read_head, running, scaled, settled, status_of
+from tests.support import upgrade_request, url
 
 MiB = 2**20
 
@@ -44,15 +33,6 @@ def app_with(handler, path: str = "/", **options) -> ws.App:
 async def echo_handler(request, sock):
     async for msg in sock:
         await sock.send(msg)
-
-
-async def closed_code(client: ws.WebSocket, timeout: float = 3.0) -> ws.Closed:
-    """Read until the connection closes; return the Closed it raised."""
-    with pytest.raises(ws.Closed) as info:
-        async with asyncio.timeout(timeout):
-            while True:
-                await client
-    return info.value
 
 
 # ---------------------------------------------------------------------- defaults
@@ -103,9 +83,9 @@ async def test_default_max_message_size_is_1_mib_and_over_it_is_1009() -> None:
     async with running(app_with(handler, compression=False)) as server:
         client = await ws.connect(url(server), compression=False, max_message_size=None)
         await client.data(b"\x01" * MiB)  # exactly at the limit: fine
-        assert len(await asyncio.wait_for(client.recv(), 5)) == MiB
+        assert len(await asyncio.wait_for(client.recv(), scaled(5))) == MiB
         await client.text("x" * (MiB + 1))  # one byte over
-        exc = await closed_code(client, 5)
+        exc = await closed_by_server(client, scaled(5))
         assert exc.code == 1009
         await settled(server)
     assert len(seen) == 1 and seen[0].code == 1009
@@ -119,7 +99,7 @@ async def test_a_compressed_message_that_inflates_over_the_limit_is_1009() -> No
         wire = client._conn.send_data(b"\0" * (4 * MiB))
         assert len(wire) < 64 * 1024, len(wire)
         client.transport.write(wire)
-        exc = await closed_code(client, 5)
+        exc = await closed_by_server(client, scaled(5))
         assert exc.code == 1009
         await settled(server)
 
@@ -186,9 +166,9 @@ async def test_handshake_timeout_drops_silent_and_one_byte_a_second_clients_toge
 
         clients = [asyncio.create_task(slow(trickle=i % 2 == 1)) for i in range(10)]
         await asyncio.sleep(0.2)
-        good = await ws.connect(url(server), open_timeout=2)
+        good = await ws.connect(url(server), open_timeout=scaled(2))
         await good.text("hi")
-        assert await asyncio.wait_for(good.recv(), 2) == "hi"
+        assert await asyncio.wait_for(good.recv(), scaled(2)) == "hi"
         results = await asyncio.gather(*clients)
         for response, elapsed, sent in results:
             assert timeout - 0.1 <= elapsed < timeout + 1.5
@@ -196,7 +176,7 @@ async def test_handshake_timeout_drops_silent_and_one_byte_a_second_clients_toge
             assert sent <= 3
         assert server.statistics()["http_connections"] == 0
         good.close()
-        await asyncio.wait_for(good.wait_closed(), 3)
+        await asyncio.wait_for(good.wait_closed(), scaled(3))
         await settled(server)
 
 
@@ -214,7 +194,7 @@ async def test_handshake_timeout_is_a_deadline_for_the_whole_request_not_per_byt
         dripper = asyncio.create_task(drip())
         started = time.monotonic()
         try:
-            response = await read_eof(reader, timeout=3)
+            response = await read_eof(reader, timeout=scaled(3))
         finally:
             dripper.cancel()
             await asyncio.gather(dripper, return_exceptions=True)
@@ -278,13 +258,13 @@ async def test_keepalive_detects_a_half_open_peer_on_both_sides() -> None:
             client = await ws.connect(f"ws://127.0.0.1:{port}/", ping_interval=0.3, ping_timeout=0.3)
             await asyncio.sleep(0.8)  # pings answered through the proxy: still connected
             await client.text("before")
-            assert await asyncio.wait_for(client.recv(), 2) == "before"
+            assert await asyncio.wait_for(client.recv(), scaled(2)) == "before"
             assert not client.closed and not server_saw.done()
             cut.set()  # the cable is pulled: no FIN, no RST, nothing
             cut_at = time.monotonic()
-            exc = await closed_code(client, timeout=3)
+            exc = await closed_by_server(client, timeout=scaled(3))
             client_elapsed = time.monotonic() - cut_at
-            server_exc, _ = await asyncio.wait_for(server_saw, 3)
+            server_exc, _ = await asyncio.wait_for(server_saw, scaled(3))
             server_elapsed = time.monotonic() - cut_at
         await settled(server)
     # Detected within one interval plus one timeout (plus scheduling slack).
@@ -341,7 +321,7 @@ async def test_client_close_timeout_cuts_off_a_peer(peer: str) -> None:
         client = await ws.connect(f"ws://127.0.0.1:{port}/", close_timeout=0.4, compression=False)
         started = time.monotonic()
         with pytest.raises(ws.Closed) as info:
-            await asyncio.wait_for(client.close(1000), 3)
+            await asyncio.wait_for(client.close(1000), scaled(3))
         elapsed = time.monotonic() - started
         assert client.transport.is_closing()
     assert 0.3 <= elapsed < 1.5
@@ -387,7 +367,7 @@ async def test_a_client_that_does_not_read_cannot_make_the_server_buffer_without
         reader, writer = await open_raw(server, "/")  # and never reads
         try:
             # The kernel's socket buffers absorb some megabytes; then the handler parks.
-            async with asyncio.timeout(5):
+            async with asyncio.timeout(scaled(5)):
                 while True:
                     before = progress["sent"]
                     await asyncio.sleep(0.3)
@@ -403,7 +383,7 @@ async def test_a_client_that_does_not_read_cannot_make_the_server_buffer_without
             assert progress["max_buffer"] <= write_limit + len(chunk) + 16
             # Reading again lets the sender go on.
             received = 0
-            async with asyncio.timeout(5):
+            async with asyncio.timeout(scaled(5)):
                 while progress["sent"] <= stalled_at + 10:
                     received += len(await reader.read(1 << 20))
             assert received > 0
@@ -428,7 +408,7 @@ async def test_broadcast_drops_a_slow_consumer_with_1013_instead_of_slowing_ever
     async with running(app_with(handler, compression=False)) as server:
         fast = [await ws.connect(url(server), compression=False) for _ in range(3)]
         slow_reader, slow_writer = await open_raw(server, "/")  # never reads until the end
-        await asyncio.wait_for(ready.wait(), 3)
+        await asyncio.wait_for(ready.wait(), scaled(3))
         slow_sock = socks[3]
         received = [0, 0, 0]
 
@@ -444,7 +424,7 @@ async def test_broadcast_drops_a_slow_consumer_with_1013_instead_of_slowing_ever
         for _ in range(rounds):
             counts.append(ws.broadcast(socks, message, max_buffer=max_buffer))
             await asyncio.sleep(0)  # let the fast readers run
-        await asyncio.wait_for(asyncio.gather(*readers), 10)
+        await asyncio.wait_for(asyncio.gather(*readers), scaled(10))
         elapsed = time.monotonic() - started
         assert received == [rounds] * 3, "a fast client missed messages"
         assert counts[0] == 4 and counts[-1] == 3, counts[:3] + counts[-3:]
@@ -452,12 +432,12 @@ async def test_broadcast_drops_a_slow_consumer_with_1013_instead_of_slowing_ever
         assert slow_sock.transport is None or slow_sock.transport.get_write_buffer_size() <= max_buffer + 2 * len(message)
         # The slow client, once it reads, finds what was sent before the drop, then 1013.
         try:
-            assert await read_close_code(slow_reader, slow_writer, timeout=5) == 1013
+            assert await read_close_code(slow_reader, slow_writer, timeout=scaled(5)) == 1013
         finally:
             slow_writer.close()
         for client in fast:
             client.close()
-            await asyncio.wait_for(client.wait_closed(), 3)
+            await asyncio.wait_for(client.wait_closed(), scaled(3))
         await settled(server)
     assert elapsed < 8
 
@@ -492,18 +472,18 @@ async def test_max_connections_answers_503_before_the_upgrade() -> None:
             await asyncio.sleep(0.1)
             clients.append(await ws.connect(url(server)))
             await clients[-1].text("in")
-            assert await asyncio.wait_for(clients[-1].recv(), 2) == "in"
+            assert await asyncio.wait_for(clients[-1].recv(), scaled(2)) == "in"
         finally:
             idle_writer.close()
             for client in clients:
                 client.close()
-                await asyncio.wait_for(client.wait_closed(), 3)
+                await asyncio.wait_for(client.wait_closed(), scaled(3))
         await settled(server)
         # Every slot was given back.
         again = [await ws.connect(url(server)) for _ in range(3)]
         for client in again:
             client.close()
-            await asyncio.wait_for(client.wait_closed(), 3)
+            await asyncio.wait_for(client.wait_closed(), scaled(3))
         await settled(server)
 
 
@@ -585,10 +565,7 @@ async def test_write_limit_none_never_pauses_the_sender():
     async with running(app) as server:
         client = await ws.connect(url(server, "/flood"), compression=False)
         client.transport.pause_reading()
-        for _ in range(200):
-            if parked:
-                break
-            await asyncio.sleep(0.01)
+        await eventually(lambda: parked, scaled(2))
         # The sender never waited: it buffered far past the default 64 KiB mark.
         assert parked and parked[0] > 2**20
         client.transport.resume_reading()

@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 import ws
-from tests.conftest import running, url
+from tests.support import eventually, raised, returned, running, scaled, url
 
 # ---------------------------------------------------------------------- helpers
 
@@ -41,35 +41,27 @@ class Pair:
     async def connect(self, server):
         """Connect two clients in a known order; return them and their server sides."""
         a = await ws.connect(url(server, "/pair"))
-        async with asyncio.timeout(2):
-            while self.handler.waiting() != {"/pair": 1}:
-                await asyncio.sleep(0.005)
+        await eventually(lambda: self.handler.waiting() == {"/pair": 1}, scaled(2), interval=0.005)
         b = await ws.connect(url(server, "/pair"))
-        sa, sb = await asyncio.wait_for(self.socks, 2)
+        sa, sb = await asyncio.wait_for(self.socks, scaled(2))
         return a, b, sa, sb
 
-    async def returned(self, timeout=3.0):
-        kind, value = await asyncio.wait_for(self.outcome, timeout)
-        assert kind == "returned", f"handler raised {value!r}"
-        return value
+    async def returned(self, timeout=scaled(3)):
+        return await returned(self.outcome, timeout)
 
-    async def raised(self, timeout=3.0):
-        kind, value = await asyncio.wait_for(self.outcome, timeout)
-        assert kind == "raised", f"handler returned {value!r}"
-        return value
+    async def raised(self, timeout=scaled(3)):
+        return await raised(self.outcome, timeout)
 
 
-async def queued(sock, n, timeout=2.0):
+async def queued(sock, n, timeout=scaled(2)):
     """Wait until the server-side *sock* holds *n* unread messages (so arrival order is known)."""
-    async with asyncio.timeout(timeout):
-        while len(sock._queue) < n:
-            await asyncio.sleep(0.002)
+    await eventually(lambda: len(sock._queue) >= n, timeout, interval=0.002)
 
 
 async def shut(*clients):
     for client in clients:
         client.close()
-    await asyncio.wait_for(asyncio.gather(*(c.wait_closed() for c in clients)), 3)
+    await asyncio.wait_for(asyncio.gather(*(c.wait_closed() for c in clients)), scaled(3))
 
 
 # ---------------------------------------------------------------------- order
@@ -95,7 +87,7 @@ async def test_mux_yields_pairs_in_arrival_order(make):
     pair = Pair(body)
     async with running(pair.app) as server:
         a, b, sa, sb = await pair.connect(server)
-        await asyncio.wait_for(ready.wait(), 2)
+        await asyncio.wait_for(ready.wait(), scaled(2))
         # Interleave, and make sure each message has arrived before the next is sent.
         for client, sock, msg, n in [(b, sb, "b1", 1), (a, sa, "a1", 1), (a, sa, b"a2", 2), (b, sb, "b2", 2), (a, sa, "a3", 3)]:
             client.send(msg)
@@ -120,7 +112,7 @@ async def test_await_mux_gives_one_pair_at_a_time():
         for client, msg in [(a, "1"), (b, "2"), (b, "3"), (a, "4")]:
             client.text(msg)
             # The ack comes back on the socket that sent the message.
-            assert await asyncio.wait_for(client.recv(), 2) == f"ack {msg}"
+            assert await asyncio.wait_for(client.recv(), scaled(2)) == f"ack {msg}"
         await pair.returned()
         await shut(a, b)
 
@@ -149,12 +141,10 @@ async def test_first_disconnect_raises_closed_naming_the_socket():
     async with running(pair.app) as server:
         a, b, sa, sb = await pair.connect(server)
         a.text("from a")
-        async with asyncio.timeout(2):
-            while not seen:
-                await asyncio.sleep(0.002)
+        await eventually(lambda: seen, scaled(2), interval=0.002)
         b.text("last words")
         with pytest.raises(ws.Closed):
-            await asyncio.wait_for(b.close(4000, "gone"), 3)
+            await asyncio.wait_for(b.close(4000, "gone"), scaled(3))
         a.text("a again")
         exc, after = await pair.returned()
         await shut(a)
@@ -238,7 +228,7 @@ async def test_abandoned_mux_loses_no_message_and_a_new_mux_takes_over():
         b.text("b1")
         await queued(sb, 1)
         go.set()
-        await asyncio.wait_for(more.wait(), 2)
+        await asyncio.wait_for(more.wait(), scaled(2))
         a.text("4")
         await pair.returned()
         await shut(a, b)
@@ -286,7 +276,7 @@ async def test_mux_leaves_no_tasks_behind():
         a, b, sa, sb = await pair.connect(server)
         for i in range(20):
             client = a if i % 2 else b
-            async with asyncio.timeout(2):  # no wait_for: it would add a task of its own
+            async with asyncio.timeout(scaled(2)):  # no wait_for: it would add a task of its own
                 assert await client == "ready"
                 client.text("ping")
                 assert await client == "pong"

@@ -16,6 +16,8 @@ import sys
 
 import pytest
 
+from tests.support import scaled
+
 WS = pathlib.Path(__file__).resolve().parents[2] / "ws"
 
 PURE = ["frames", "protocol", "messages", "http11", "handshake", "deflate", "routing", "http"]
@@ -116,7 +118,7 @@ def test_pure_modules_import_without_the_asyncio_shell() -> None:
         [sys.executable, "-c", SCRIPT, str(WS), ",".join(PURE)],
         capture_output=True,
         text=True,
-        timeout=30,
+        timeout=scaled(30),
     )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)

@@ -9,21 +9,10 @@ import threading
 import pytest
 
 import ws
+from tests.support import echo_app, scaled, url
 from ws.server import event_loop_factory
 
 HAS_UVLOOP = importlib.util.find_spec("uvloop") is not None
-
-
-def echo_app() -> ws.App:
-    app = ws.App()
-
-    @app.route("/")
-    @ws.endpoint
-    async def echo(request: ws.Request, sock: ws.WebSocket) -> None:
-        async for msg in sock:
-            await sock.send(msg)
-
-    return app
 
 
 def test_default_factory_is_asyncio() -> None:
@@ -59,20 +48,20 @@ def test_run_serves_until_closed(uvloop: bool) -> None:
     thread = threading.Thread(target=ws.run, args=(echo_app(), "127.0.0.1", 0),
                               kwargs={"uvloop": uvloop, "on_start": on_start}, daemon=True)
     thread.start()
-    assert started.wait(10)
+    assert started.wait(scaled(10))
     server, loop = state["server"], state["loop"]
     if uvloop:
         assert type(loop).__module__.startswith("uvloop")
 
     async def client() -> str:
-        sock = await ws.connect(f"ws://127.0.0.1:{server.port}/")
+        sock = await ws.connect(url(server, "/echo"))
         sock.text("hello")
-        reply = await asyncio.wait_for(sock.recv(), 5)
+        reply = await asyncio.wait_for(sock.recv(), scaled(5))
         sock.close()
-        await asyncio.wait_for(sock.wait_closed(), 5)
+        await asyncio.wait_for(sock.wait_closed(), scaled(5))
         return reply
 
     assert asyncio.run(client()) == "hello"
     loop.call_soon_threadsafe(server.close)
-    thread.join(15)
+    thread.join(scaled(15))
     assert not thread.is_alive()

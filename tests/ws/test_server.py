@@ -10,11 +10,10 @@ import pytest
 import websockets.asyncio.client
 
 import ws
+from tests.support import raw_request, running, scaled, settled, url
 
-from ..conftest import raw_request, running, url
 
-
-async def read_response(reader: asyncio.StreamReader, timeout: float = 5.0) -> tuple[int, dict[str, str], bytes]:
+async def read_response(reader: asyncio.StreamReader, timeout: float = scaled(5.0)) -> tuple[int, dict[str, str], bytes]:
     """Read one HTTP response (status, lower-cased header fields, body by Content-Length)."""
     head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout)
     lines = head.decode("latin-1").split("\r\n")
@@ -189,7 +188,7 @@ async def test_keep_alive_two_requests_on_one_connection(app: ws.App) -> None:
             writer.write(get("/users/x/posts/1", "Connection: close"))
             status, _, body = await read_response(reader)
             assert status == 200 and json.loads(body)["name"] == "x"
-            assert await wait_eof(reader, 2) == b""
+            assert await wait_eof(reader, scaled(2)) == b""
         finally:
             writer.close()
 
@@ -207,7 +206,7 @@ async def test_pipelined_requests_answered_in_order(app: ws.App) -> None:
             assert bodies[:3] == [(200, b"slept 0.2"), (200, b"slept 0"), (200, b"hello, world")]
             assert bodies[3][0] == 404
             assert bodies[4] == (200, b"slept 0.01")
-            assert await wait_eof(reader, 2) == b""
+            assert await wait_eof(reader, scaled(2)) == b""
         finally:
             writer.close()
 
@@ -217,7 +216,7 @@ async def test_http_1_0_closes(app: ws.App) -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
         try:
             writer.write(get("/hello", version="1.0"))
-            data = await wait_eof(reader, 2)
+            data = await wait_eof(reader, scaled(2))
         finally:
             writer.close()
     status, _, body = parse(data)
@@ -226,7 +225,7 @@ async def test_http_1_0_closes(app: ws.App) -> None:
 
 async def test_connection_close_header_closes(app: ws.App) -> None:
     async with running(app) as server:
-        status, headers, _ = parse(await raw_request(server, get("/hello", "Connection: close"), timeout=2))
+        status, headers, _ = parse(await raw_request(server, get("/hello", "Connection: close"), timeout=scaled(2)))
     assert status == 200 and headers["connection"].lower() == "close"
 
 
@@ -249,39 +248,39 @@ async def test_connection_close_header_closes(app: ws.App) -> None:
 )
 async def test_malformed_request_400(app: ws.App, request_bytes: bytes) -> None:
     async with running(app) as server:
-        status, headers, _ = parse(await raw_request(server, request_bytes, timeout=2))
+        status, headers, _ = parse(await raw_request(server, request_bytes, timeout=scaled(2)))
     assert status == 400
     assert headers["connection"].lower() == "close"
 
 
 async def test_oversized_request_line_414(app: ws.App) -> None:
     async with running(app, limits=ws.ServerLimits(max_request_line=100)) as server:
-        status, _, _ = parse(await raw_request(server, get("/" + "a" * 200), timeout=2))
+        status, _, _ = parse(await raw_request(server, get("/" + "a" * 200), timeout=scaled(2)))
         assert status == 414
         # Refused before the line even ends.
-        status, _, _ = parse(await raw_request(server, b"GET /" + b"a" * 500, timeout=2))
+        status, _, _ = parse(await raw_request(server, b"GET /" + b"a" * 500, timeout=scaled(2)))
         assert status == 414
 
 
 async def test_too_many_headers_431(app: ws.App) -> None:
     extra = [f"X-{i}: {i}" for i in range(20)]
     async with running(app, limits=ws.ServerLimits(max_headers=10)) as server:
-        status, _, _ = parse(await raw_request(server, get("/hello", *extra), timeout=2))
+        status, _, _ = parse(await raw_request(server, get("/hello", *extra), timeout=scaled(2)))
         assert status == 431
-        status, _, _ = parse(await raw_request(server, get("/hello", *extra[:5], "Connection: close"), timeout=2))
+        status, _, _ = parse(await raw_request(server, get("/hello", *extra[:5], "Connection: close"), timeout=scaled(2)))
         assert status == 200
 
 
 async def test_oversized_header_431(app: ws.App) -> None:
     async with running(app, limits=ws.ServerLimits(max_header_size=100)) as server:
-        status, _, _ = parse(await raw_request(server, get("/hello", "X-Big: " + "b" * 200), timeout=2))
+        status, _, _ = parse(await raw_request(server, get("/hello", "X-Big: " + "b" * 200), timeout=scaled(2)))
     assert status == 431
 
 
 async def test_oversized_body_413(app: ws.App) -> None:
     request = b"POST /json HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n"
     async with running(app, limits=ws.ServerLimits(max_body=100)) as server:
-        status, _, _ = parse(await raw_request(server, request, timeout=2))
+        status, _, _ = parse(await raw_request(server, request, timeout=scaled(2)))
     assert status == 413
 
 
@@ -290,7 +289,7 @@ async def test_silent_client_is_dropped_after_handshake_timeout(app: ws.App) -> 
         reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
         start = time.monotonic()
         try:
-            data = await wait_eof(reader, 2)
+            data = await wait_eof(reader, scaled(2))
         finally:
             writer.close()
         assert 0.4 < time.monotonic() - start < 2
@@ -309,7 +308,7 @@ async def test_trickling_client_is_dropped_after_handshake_timeout(app: ws.App) 
 
         trickler = asyncio.create_task(trickle())
         try:
-            data = await wait_eof(reader, 2.5)
+            data = await wait_eof(reader, scaled(2.5))
         finally:
             trickler.cancel()
             await asyncio.gather(trickler, return_exceptions=True)
@@ -324,7 +323,7 @@ async def test_idle_keep_alive_connection_is_closed(app: ws.App) -> None:
         try:
             writer.write(get("/hello"))
             assert (await read_response(reader))[0] == 200
-            assert await wait_eof(reader, 2) == b""
+            assert await wait_eof(reader, scaled(2)) == b""
         finally:
             writer.close()
 
@@ -337,10 +336,7 @@ async def test_client_leaving_mid_request_leaks_nothing(app: ws.App) -> None:
             await writer.drain()
             await asyncio.sleep(0.05)
             writer.close()
-        for _ in range(100):
-            await asyncio.sleep(0.01)
-            if server.statistics() == {"http_connections": 0, "websockets": 0, "tasks": 0}:
-                break
+        await settled(server, scaled(1))
         assert server.statistics() == {"http_connections": 0, "websockets": 0, "tasks": 0}
 
 
@@ -354,12 +350,12 @@ async def test_upgrade_then_echo(app: ws.App) -> None:
         assert await sock == "hi"
         assert len(server.websockets) == 1
         with pytest.raises(ws.Closed):
-            await asyncio.wait_for(sock.close(), 5)
+            await asyncio.wait_for(sock.close(), scaled(5))
 
 
 async def test_plain_get_on_a_websocket_route(app: ws.App) -> None:
     async with running(app) as server:
-        status, _, _ = parse(await raw_request(server, get("/echo", "Connection: close"), timeout=2))
+        status, _, _ = parse(await raw_request(server, get("/echo", "Connection: close"), timeout=scaled(2)))
     assert status in (400, 426)
 
 
@@ -374,14 +370,14 @@ async def test_graceful_shutdown_closes_websockets_with_1001(app: ws.App) -> Non
         start = time.monotonic()
     assert time.monotonic() - start < 2
     with pytest.raises(ws.Closed) as info:
-        await asyncio.wait_for(ours, 2)
+        await asyncio.wait_for(ours, scaled(2))
     assert info.value.code == 1001
-    await asyncio.wait_for(theirs.wait_closed(), 2)
+    await asyncio.wait_for(theirs.wait_closed(), scaled(2))
     assert theirs.close_code == 1001
     assert server.statistics() == {"http_connections": 0, "websockets": 0, "tasks": 0}
     # The port no longer accepts connections.
     with pytest.raises(OSError):
-        await ws.connect(address, open_timeout=2)
+        await ws.connect(address, open_timeout=scaled(2))
 
 
 async def test_shutdown_cancels_stuck_handlers_within_the_bound() -> None:
@@ -403,10 +399,10 @@ async def test_shutdown_cancels_stuck_handlers_within_the_bound() -> None:
         await writer.drain()
         await asyncio.sleep(0.05)
         start = time.monotonic()
-        await asyncio.wait_for(server.aclose(), 3)
+        await asyncio.wait_for(server.aclose(), scaled(3))
         assert time.monotonic() - start < 2
         assert cancelled.is_set()
-        await wait_eof(reader, 2)
+        await wait_eof(reader, scaled(2))
     finally:
         writer.close()
     assert server.statistics() == {"http_connections": 0, "websockets": 0, "tasks": 0}
@@ -418,7 +414,7 @@ async def test_idle_http_connection_closed_at_shutdown(app: ws.App) -> None:
     try:
         writer.write(get("/hello"))
         assert (await read_response(reader))[0] == 200
-        await asyncio.wait_for(server.aclose(), 3)
-        assert await wait_eof(reader, 2) == b""
+        await asyncio.wait_for(server.aclose(), scaled(3))
+        assert await wait_eof(reader, scaled(2)) == b""
     finally:
         writer.close()

@@ -16,8 +16,7 @@ import os
 import time
 
 import ws
-from tests.conftest import running, url
-from tests.ws.test_hostile import ZERO, echo, frame, read_head, reset, settled, status_of, upgrade_request
+from tests.support import ZERO, echo_app, eventually, frame, read_head, reset, running, scaled, settled, status_of, upgrade_request, url
 
 TOTAL = 2000
 CONCURRENCY = 50
@@ -30,7 +29,7 @@ def open_fds() -> int:
 async def test_soak_thousands_of_connections_leave_nothing_behind(caplog) -> None:
     caplog.set_level(logging.WARNING)
     outcomes = {"clean": 0, "mid-handshake": 0, "after-upgrade": 0, "mid-frame": 0}
-    async with running(echo()) as server:
+    async with running(echo_app()) as server:
         # Warm up once so lazily created loop resources are not counted as leaks.
         client = await ws.connect(url(server, "/echo"))
         client.close()
@@ -42,13 +41,13 @@ async def test_soak_thousands_of_connections_leave_nothing_behind(caplog) -> Non
         gate = asyncio.Semaphore(CONCURRENCY)
 
         async def clean(i: int) -> None:
-            client = await ws.connect(url(server, "/echo"), open_timeout=5, compression=i % 8 == 0)
+            client = await ws.connect(url(server, "/echo"), open_timeout=scaled(5), compression=i % 8 == 0)
             try:
                 await client.text(f"n{i}")
-                assert await asyncio.wait_for(client.recv(), 5) == f"n{i}"
+                assert await asyncio.wait_for(client.recv(), scaled(5)) == f"n{i}"
             finally:
                 client.close()
-                await asyncio.wait_for(client.wait_closed(), 5)
+                await asyncio.wait_for(client.wait_closed(), scaled(5))
 
         async def raw(i: int, kind: str) -> None:
             reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
@@ -59,7 +58,7 @@ async def test_soak_thousands_of_connections_leave_nothing_behind(caplog) -> Non
                     await asyncio.sleep(0)
                     return
                 writer.write(request)
-                head = await read_head(reader, timeout=5)
+                head = await read_head(reader, timeout=scaled(5))
                 assert status_of(head) == 101, head
                 if kind == "mid-frame":
                     writer.write(frame(0x1, b"x" * 200)[: 2 + i % 100])
@@ -78,17 +77,15 @@ async def test_soak_thousands_of_connections_leave_nothing_behind(caplog) -> Non
             outcomes[kind] += 1
 
         started = time.monotonic()
-        async with asyncio.timeout(60):
+        async with asyncio.timeout(scaled(60)):
             async with asyncio.TaskGroup() as tg:
                 for i in range(TOTAL):
                     tg.create_task(one(i))
         elapsed = time.monotonic() - started
         assert sum(outcomes.values()) == TOTAL
-        stats = await settled(server, timeout=5)
+        stats = await settled(server, timeout=scaled(5))
         # The RSTs and FINs are processed; give writers closed with close() their turn.
-        async with asyncio.timeout(5):
-            while open_fds() > fds_before or len(asyncio.all_tasks()) > tasks_before:
-                await asyncio.sleep(0.02)
+        await eventually(lambda: open_fds() <= fds_before and len(asyncio.all_tasks()) <= tasks_before, scaled(5))
         fds_after = open_fds()
         tasks_after = len(asyncio.all_tasks())
         print(
@@ -102,7 +99,7 @@ async def test_soak_thousands_of_connections_leave_nothing_behind(caplog) -> Non
         # And the server still serves.
         client = await ws.connect(url(server, "/echo"))
         await client.text("after the storm")
-        assert await asyncio.wait_for(client.recv(), 3) == "after the storm"
+        assert await asyncio.wait_for(client.recv(), scaled(3)) == "after the storm"
         client.close()
         await client.wait_closed()
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], [r.getMessage() for r in caplog.records][:5]

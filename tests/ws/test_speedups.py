@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.support import scaled
 from ws import frames
 from ws.frames import Frame, Opcode, serialize_frame
 from ws.messages import DataMessage
@@ -144,6 +145,6 @@ def test_the_pure_python_path_passes_the_core_tests():
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
          str(here / "test_frames.py"), str(here / "test_protocol.py"), str(here / "test_connection.py")],
-        env=env, capture_output=True, text=True, timeout=300,
+        env=env, capture_output=True, text=True, timeout=scaled(300),
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
