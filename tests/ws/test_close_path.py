@@ -17,8 +17,8 @@ import struct
 import pytest
 
 import ws
-from tests.conftest import running
-from tests.ws.test_hostile import frame, open_raw, read_frame, settled
+from tests.support import running, scaled, settled
+from tests.support.raw import frame, open_raw, read_frame
 
 MiB = 2**20
 HAS_UVLOOP = importlib.util.find_spec("uvloop") is not None
@@ -68,10 +68,10 @@ async def one_client(server: ws.Server, payload: bytes) -> tuple[int, bytes]:
     try:
         for start in range(0, len(payload), 256 * 1024):
             writer.write(payload[start : start + 256 * 1024])
-            await asyncio.wait_for(writer.drain(), 5)
-        b0, body = await read_frame(reader, timeout=5)
+            await asyncio.wait_for(writer.drain(), scaled(5))
+        b0, body = await read_frame(reader, timeout=scaled(5))
         assert b0 == 0x88, f"expected a close frame, got {b0:#x}"
-        async with asyncio.timeout(5):
+        async with asyncio.timeout(scaled(5)):
             rest = await reader.read()  # the server's FIN: b"" once everything is read
         return struct.unpack("!H", body[:2])[0], rest
     finally:
@@ -89,7 +89,7 @@ def test_a_failure_close_reaches_a_client_that_keeps_writing(loop_factory, paylo
                 got, rest = await one_client(server, payload())
                 assert got == code
                 assert rest == b""  # nothing after the close frame but the end
-            await settled(server, timeout=5)
+            await settled(server, timeout=scaled(5))
 
     with asyncio.Runner(loop_factory=loop_factory) as runner:
         runner.run(main())
@@ -108,13 +108,13 @@ def test_a_peer_that_never_stops_writing_is_cut_off_at_close_timeout(loop_factor
             loop = asyncio.get_running_loop()
             started = loop.time()
             with pytest.raises((ConnectionResetError, BrokenPipeError)):
-                async with asyncio.timeout(10):
+                async with asyncio.timeout(scaled(10)):
                     while True:  # bounded by the timeout above; the server cuts it off first
                         writer.write(frame(0x2, b"y" * 65536))
                         await writer.drain()
             assert loop.time() - started >= 0.4
             writer.close()
-            await settled(server, timeout=5)
+            await settled(server, timeout=scaled(5))
 
     with asyncio.Runner(loop_factory=loop_factory) as runner:
         runner.run(main())

@@ -22,10 +22,8 @@ import pytest
 
 import rooms
 import ws
-from tests.conftest import running, url
-from tests.rooms.redis_fixtures import REDIS, RedisServer, eventually
-
-TIMEOUT = 10.0
+from tests.rooms.redis_fixtures import REDIS, RedisServer
+from tests.support import TIMEOUT, eventually, running, url
 
 
 @attrs.define

@@ -55,7 +55,7 @@ class Pair:
 
 async def queued(sock, n, timeout=scaled(2)):
     """Wait until the server-side *sock* holds *n* unread messages (so arrival order is known)."""
-    await eventually(lambda: len(sock._queue) >= n, timeout, interval=0.002)
+    await eventually(lambda: sock.queued >= n, timeout, interval=0.002)
 
 
 async def shut(*clients):
