@@ -14,7 +14,7 @@ from .backend import MemoryBackend
 from .codec import decode, encode_data, encode_text
 from .exceptions import CLOSE_CODES, DecodeError, RoomsError, TurnTimeout
 from .lobby import Lobby, lobby
-from .matching import Bands, Matchmaker, Ticket
+from .matching import Bands, LobbyKey, Matchmaker, Ticket
 from .room import Player, Room, RoomEvent, Spectator
 from .tokens import SeatToken, TokenSigner
 from .turns import Clock, TurnOrder
@@ -40,6 +40,7 @@ __all__ = [
     "Bands",
     "Matchmaker",
     "Ticket",
+    "LobbyKey",
     "MemoryBackend",
     "RedisBackend",
     "RemoteSocket",

@@ -22,7 +22,7 @@ import time
 from collections.abc import Hashable
 from typing import TYPE_CHECKING
 
-from .matching import Bands, Matchmaker, Ticket
+from .matching import Bands, LobbyKey, Matchmaker, Ticket
 
 if TYPE_CHECKING:
     from .room import Room
@@ -52,10 +52,11 @@ class MemoryBackend:
     def tick(self) -> list[list[Ticket]]:
         return self._matchmaker.tick(time.monotonic())
 
-    def waiting(self, key: Hashable) -> list[Ticket]:
-        return self._matchmaker.waiting(key)
+    def waiting(self, key: LobbyKey | tuple[str, Hashable, str | None]) -> list[Ticket]:
+        """The tickets waiting under *key* (a ``(path, mode, code)`` tuple is read as one), oldest first."""
+        return self._matchmaker.waiting(LobbyKey(*key) if isinstance(key, tuple) else key)
 
-    def has_key(self, key: Hashable) -> bool:
+    def has_key(self, key: LobbyKey) -> bool:
         return bool(self._matchmaker.waiting(key))
 
     # rooms

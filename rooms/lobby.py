@@ -26,7 +26,7 @@ from ws.exceptions import closed_in_group
 
 from .backend import MemoryBackend
 from .exceptions import CLOSE_CODES, TurnTimeout
-from .matching import Bands, Ticket
+from .matching import Bands, LobbyKey, Ticket
 from .room import Player, Room, RoomEvent, Spectator
 from .tokens import TokenSigner
 
@@ -131,7 +131,7 @@ class Lobby:
             mode = self.mode(request) if self.mode is not None else None
             if new_code:
                 code = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(6))
-            key = (request.path, mode, code)
+            key = LobbyKey(request.path, mode, code)
         # Before the upgrade, so that the hook can refuse with ws.HTTPError(400).
         rating = float(self.rating(request)) if self.rating is not None and key is not None else None
         sock = ws.accept(request, **self._endpoint_options)
@@ -185,7 +185,7 @@ class Lobby:
     # ------------------------------------------------------------------ waiting
 
     async def _wait_for_match(
-        self, request: ws.Request, sock: ws.WebSocket, identity: Any, key: Hashable, code: str | None, rating: float | None
+        self, request: ws.Request, sock: ws.WebSocket, identity: Any, key: LobbyKey, code: str | None, rating: float | None
     ) -> None:
         loop = asyncio.get_running_loop()
         matched: asyncio.Future[tuple[Room, Player]] = loop.create_future()
@@ -234,13 +234,13 @@ class Lobby:
         finally:
             sock.remove_close_callback(on_close)
 
-    def _announce(self, key: Hashable) -> None:
+    def _announce(self, key: LobbyKey) -> None:
         """Tell everyone waiting under *key* how many of n are here, and their place."""
         waiting = self.backend.waiting(key)
         for position, ticket in enumerate(waiting, 1):
             status = {"type": "lobby", "have": len(waiting), "need": self.n, "position": position}
-            if key[2] is not None:
-                status["code"] = key[2]
+            if key.code is not None:
+                status["code"] = key.code
             if not ticket.payload.sock.closed:
                 ticket.payload.sock.text(_json(status))
 
@@ -279,7 +279,7 @@ class Lobby:
             ticket.payload.matched.set_result((room, player))
         request.server.spawn(self._run(room))
 
-    def _open_room(self, room_id: str, seats: list[tuple[Any, Any]], key: Hashable, server: ws.Server) -> tuple[Room, list[Player]]:
+    def _open_room(self, room_id: str, seats: list[tuple[Any, Any]], key: LobbyKey, server: ws.Server) -> tuple[Room, list[Player]]:
         """Create the room for *seats* (identity, socket) in seat order, register it
         with the backend and send everyone ``matched``.  The caller starts the game."""
         players = []

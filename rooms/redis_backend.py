@@ -44,7 +44,7 @@ import os
 import secrets
 import socket as _socket
 import time
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 import msgpack
@@ -56,6 +56,7 @@ from ws.protocol import State
 
 from . import codec, redis_scripts
 from .exceptions import CLOSE_CODES
+from .matching import LobbyKey
 from .room import Room, Spectator
 
 if TYPE_CHECKING:
@@ -301,7 +302,7 @@ class _Wait:
 
     __slots__ = ("link", "tid", "key", "queue", "sock", "identity", "rating", "at", "joined", "matched", "number")
 
-    def __init__(self, link: _LobbyLink, tid: str, key: Hashable, queue: str, sock: ws.WebSocket, identity: Any, rating: float | None, number: int) -> None:
+    def __init__(self, link: _LobbyLink, tid: str, key: LobbyKey, queue: str, sock: ws.WebSocket, identity: Any, rating: float | None, number: int) -> None:
         self.link = link
         self.tid = tid
         self.key = key
@@ -360,10 +361,10 @@ class _LobbyLink:
     async def start(self, server: ws.Server) -> None:
         await self.node.start(server)
 
-    async def has_key(self, key: Hashable) -> bool | None:
+    async def has_key(self, key: LobbyKey) -> bool | None:
         return await self.node._has_queue(self._queue(key))
 
-    async def wait_for_match(self, request: ws.Request, sock: ws.WebSocket, identity: Any, key: Hashable, rating: float | None) -> None:
+    async def wait_for_match(self, request: ws.Request, sock: ws.WebSocket, identity: Any, key: LobbyKey, rating: float | None) -> None:
         await self.node._wait_for_match(self, sock, identity, key, rating)
 
     async def resume(self, sock: ws.WebSocket, text: str) -> None:
@@ -372,13 +373,19 @@ class _LobbyLink:
     async def watch(self, sock: ws.WebSocket, room_id: str) -> None:
         await self.node._watch(self, sock, room_id)
 
-    def _queue(self, key: Hashable) -> str:
-        return f"{self.lobby.name}|{json.dumps(list(key) if isinstance(key, tuple) else key, separators=(',', ':'))}"
+    def _queue(self, key: LobbyKey) -> str:
+        return queue_name(self.lobby.name, key)
 
 
-def _key_of(queue: str) -> Hashable:
-    raw = json.loads(queue.split("|", 1)[1])
-    return tuple(raw) if isinstance(raw, list) else raw
+def queue_name(lobby: str, key: LobbyKey) -> str:
+    """The Redis queue of *key* in the lobby named *lobby*: ``<lobby>|<JSON [path, mode, code]>``."""
+    return f"{lobby}|{json.dumps([key.path, key.mode, key.code], separators=(',', ':'))}"
+
+
+def key_of_queue(queue: str) -> LobbyKey:
+    """The lobby key a :func:`queue_name` stands for."""
+    path, mode, code = json.loads(queue.split("|", 1)[1])
+    return LobbyKey(path, mode, code)
 
 
 # ---------------------------------------------------------------------- the backend
@@ -584,7 +591,7 @@ class RedisBackend:
             self.paused = True
             for w in list(self._waiting.values()):
                 w.joined = False  # unknown: queue it again (idempotent) when Redis is back
-                self._text(w.sock, _status_paused(w.link.lobby.n, w.key[2] if isinstance(w.key, tuple) else None))
+                self._text(w.sock, _status_paused(w.link.lobby.n, w.key.code))
 
     async def _resumed(self) -> None:
         logger.warning("node %s: Redis reachable again; matching resumes", self.node)
@@ -856,7 +863,7 @@ class RedisBackend:
 
     # ------------------------------------------------------------------ waiting and matching
 
-    async def _wait_for_match(self, link: _LobbyLink, sock: ws.WebSocket, identity: Any, key: Hashable, rating: float | None) -> None:
+    async def _wait_for_match(self, link: _LobbyLink, sock: ws.WebSocket, identity: Any, key: LobbyKey, rating: float | None) -> None:
         lobby = link.lobby
         w = _Wait(link, secrets.token_hex(8), key, link._queue(key), sock, identity, rating, next(self._numbers))
         self._waiting[w.tid] = w
@@ -871,7 +878,7 @@ class RedisBackend:
         sock.add_close_callback(on_close)
         try:
             if self.paused:
-                self._text(sock, _status_paused(lobby.n, key[2] if isinstance(key, tuple) else None))
+                self._text(sock, _status_paused(lobby.n, key.code))
             else:
                 await self._join(w)
             done, _ = await asyncio.wait([w.matched, left], timeout=lobby.max_wait, return_when=asyncio.FIRST_COMPLETED)
@@ -915,7 +922,7 @@ class RedisBackend:
         except _REDIS_ERRORS as exc:
             self._failed(exc)
             if w.tid in self._waiting:
-                self._text(w.sock, _status_paused(lobby.n, w.key[2] if isinstance(w.key, tuple) else None))
+                self._text(w.sock, _status_paused(lobby.n, w.key.code))
             return
         if status == -1:  # our node key is missing: the next heartbeat sorts it out
             self._failed(ConnectionError("node not registered"))
@@ -1009,7 +1016,7 @@ class RedisBackend:
                 sock.close(1011, "internal error")
             return
         lobby = link.lobby
-        room, players = lobby._open_room(room_id, seats, _key_of(msg["q"]), self._server)
+        room, players = lobby._open_room(room_id, seats, key_of_queue(msg["q"]), self._server)
         for seat, w in local:
             w.matched.set_result(("local", room, players[seat]))
         self._server.spawn(lobby._run(room))
@@ -1172,8 +1179,8 @@ class RedisBackend:
                     if w.tid not in ids or w.tid not in self._waiting:
                         continue
                     status = {"type": "lobby", "have": len(ids), "need": w.link.lobby.n, "position": ids.index(w.tid) + 1}
-                    if isinstance(w.key, tuple) and w.key[2] is not None:
-                        status["code"] = w.key[2]
+                    if w.key.code is not None:
+                        status["code"] = w.key.code
                     self._text(w.sock, status)
 
     # ------------------------------------------------------------------ helpers

@@ -22,6 +22,7 @@ import ws
 
 from . import codec
 from .exceptions import CLOSE_CODES, DecodeError, TurnTimeout
+from .matching import LobbyKey
 from .turns import Clock
 
 __all__ = ["Player", "Spectator", "Room", "RoomEvent"]
@@ -122,7 +123,7 @@ class Room:
         room_id: str,
         players: list[Player],
         *,
-        key: Any = None,
+        key: LobbyKey | None = None,
         reconnect: float | None = None,
         on_event: Callable[[RoomEvent], Any] | None = None,
         on_resume: Callable[[Room, Player], Any] | None = None,
@@ -132,9 +133,9 @@ class Room:
     ) -> None:
         self.id = room_id
         self.key = key
-        # The lobby's key is (path, mode, private code); mode and code are public.
-        self.mode: Any = key[1] if isinstance(key, tuple) and len(key) == 3 else None
-        self.code: str | None = key[2] if isinstance(key, tuple) and len(key) == 3 else None
+        # The lobby's key: its mode and private code are public.
+        self.mode: Any = key.mode if key is not None else None
+        self.code: str | None = key.code if key is not None else None
         self.players = players
         self.spectators: list[Spectator] = []
         self.reconnect = reconnect
