@@ -10,7 +10,8 @@ A game is ``async def game(room) -> result``; a :class:`Lobby` gathers n players
             ...
 """
 
-from .backend import MemoryBackend
+from .backend import Backend
+from .memory import MemoryBackend
 from .codec import decode, encode_data, encode_text
 from .exceptions import CLOSE_CODES, DecodeError, RoomsError, TurnTimeout
 from .lobby import Lobby, lobby
@@ -41,6 +42,7 @@ __all__ = [
     "Matchmaker",
     "Ticket",
     "LobbyKey",
+    "Backend",
     "MemoryBackend",
     "RedisBackend",
     "RemoteSocket",

@@ -45,7 +45,7 @@ import secrets
 import socket as _socket
 import time
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any, cast
 
 import msgpack
 
@@ -55,12 +55,10 @@ from ws.messages import DataMessage, TextMessage
 from ws.protocol import State
 
 from . import codec, redis_scripts
+from .backend import Backend, Elsewhere, Entrant, Entry, Hosted, LobbyView, Refusal, Resume, Seat, Watch
 from .exceptions import CLOSE_CODES
-from .matching import LobbyKey
-from .room import Room, Spectator
-
-if TYPE_CHECKING:
-    from .lobby import Lobby
+from .matching import LobbyKey, Ticket
+from .room import Room
 
 try:  # the ``redis`` extra
     import redis.asyncio as _aioredis
@@ -300,20 +298,28 @@ class RemoteSocket(MessageReader):
 class _Wait:
     """A player of this process waiting in a cluster queue."""
 
-    __slots__ = ("link", "tid", "key", "queue", "sock", "identity", "rating", "at", "joined", "matched", "number")
+    __slots__ = ("lobby", "ticket", "entrant", "queue", "at", "joined", "number")
 
-    def __init__(self, link: _LobbyLink, tid: str, key: LobbyKey, queue: str, sock: ws.WebSocket, identity: Any, rating: float | None, number: int) -> None:
-        self.link = link
-        self.tid = tid
-        self.key = key
-        self.queue = queue
-        self.sock = sock
-        self.identity = identity
-        self.rating = rating
+    def __init__(self, lobby: LobbyView, ticket: Ticket, number: int) -> None:
+        self.lobby = lobby
+        self.ticket = ticket
+        self.entrant = cast(Entrant, ticket.payload)
+        self.queue = queue_name(lobby.name, cast(LobbyKey, ticket.key))
         self.at = ""  # join time in Redis (kept so a re-queue keeps the place)
         self.joined = False
-        self.matched: asyncio.Future = asyncio.get_running_loop().create_future()
         self.number = number
+
+    @property
+    def tid(self) -> str:
+        return self.ticket.id
+
+    @property
+    def sock(self) -> ws.WebSocket:
+        return self.entrant.sock
+
+    @property
+    def code(self) -> str | None:
+        return cast(LobbyKey, self.ticket.key).code
 
 
 class _Bridge:
@@ -327,54 +333,6 @@ class _Bridge:
         self.conn_id = conn_id
         self.room_id = room_id
         self.host_lost = False
-
-
-class _LobbyLink:
-    """One lobby's view of the cluster backend (what ``lobby.backend`` is)."""
-
-    distributed = True
-
-    def __init__(self, node: RedisBackend, lobby: Lobby) -> None:
-        self.node = node
-        self.lobby = lobby
-        self._rooms: dict[str, Room] = {}
-
-    def __len__(self) -> int:
-        return sum(1 for w in self.node._waiting.values() if w.link is self)
-
-    # the lobby's synchronous room registry (rooms hosted here)
-    def add_room(self, room: Room) -> None:
-        self._rooms[room.id] = room
-        self.node._rooms[room.id] = (self, room)
-
-    def remove_room(self, room: Room) -> None:
-        self._rooms.pop(room.id, None)
-        self.node._room_over(room)
-
-    def get_room(self, room_id: str) -> Room | None:
-        return self._rooms.get(room_id)
-
-    def rooms(self) -> list[Room]:
-        return list(self._rooms.values())
-
-    # the lobby's connection paths
-    async def start(self, server: ws.Server) -> None:
-        await self.node.start(server)
-
-    async def has_key(self, key: LobbyKey) -> bool | None:
-        return await self.node._has_queue(self._queue(key))
-
-    async def wait_for_match(self, request: ws.Request, sock: ws.WebSocket, identity: Any, key: LobbyKey, rating: float | None) -> None:
-        await self.node._wait_for_match(self, sock, identity, key, rating)
-
-    async def resume(self, sock: ws.WebSocket, text: str) -> None:
-        await self.node._resume(self, sock, text)
-
-    async def watch(self, sock: ws.WebSocket, room_id: str) -> None:
-        await self.node._watch(self, sock, room_id)
-
-    def _queue(self, key: LobbyKey) -> str:
-        return queue_name(self.lobby.name, key)
 
 
 def queue_name(lobby: str, key: LobbyKey) -> str:
@@ -391,7 +349,7 @@ def key_of_queue(queue: str) -> LobbyKey:
 # ---------------------------------------------------------------------- the backend
 
 
-class RedisBackend:
+class RedisBackend(Backend):
     """This process's membership in a cluster sharing one Redis server.
 
     ``url`` is a ``redis://`` (or ``rediss://``, ``unix://``) URL; ``prefix``
@@ -431,9 +389,10 @@ class RedisBackend:
         self.heartbeat = heartbeat
         self.node_ttl = node_ttl
         self.request_timeout = request_timeout
-        self.secret: bytes | None = secret.encode() if isinstance(secret, str) else secret
+        self._secret: bytes | None = secret.encode() if isinstance(secret, str) else secret
+        self._configured_secret = self._secret is not None
         self.paused = False  # True while Redis cannot be reached
-        self._lobbies: dict[str, _LobbyLink] = {}
+        self._lobbies: dict[str, LobbyView] = {}
         self._server: ws.Server | None = None
         self._started: asyncio.Future | None = None
         self._stopping = False
@@ -444,7 +403,7 @@ class RedisBackend:
         # this process's share of the cluster
         self._waiting: dict[str, _Wait] = {}
         self._numbers = itertools.count()
-        self._rooms: dict[str, tuple[_LobbyLink, Room]] = {}
+        self._rooms: dict[str, tuple[LobbyView, Room]] = {}
         self._remote: dict[str, RemoteSocket] = {}  # host side: conn id -> socket
         self._bridges: dict[str, _Bridge] = {}  # edge side: conn id -> bridge
         self._requests: dict[str, tuple[asyncio.Future, str, ws.WebSocket, str, str]] = {}
@@ -467,15 +426,16 @@ class RedisBackend:
     def _k(self, name: str) -> str:
         return self.prefix + name
 
-    def attach(self, lobby: Lobby) -> _LobbyLink:
-        """Called by ``Lobby`` for each lobby that uses this backend."""
+    @property
+    def secret(self) -> bytes | None:
+        """The seat-token secret: the configured one, or the one stored in Redis
+        (known once this process has reached Redis)."""
+        return self._secret
+
+    def attach(self, lobby: LobbyView) -> None:
         if lobby.name in self._lobbies:
             raise ValueError(f"two lobbies named {lobby.name!r} on one backend: give them a name=")
-        link = _LobbyLink(self, lobby)
-        self._lobbies[lobby.name] = link
-        if self.secret is not None and not lobby.secret_given:
-            lobby.tokens = ws_tokens(self.secret)
-        return link
+        self._lobbies[lobby.name] = lobby
 
     def statistics(self) -> dict[str, int]:
         """What this process holds: waiting tickets, hosted rooms, bridges, queued messages."""
@@ -591,7 +551,7 @@ class RedisBackend:
             self.paused = True
             for w in list(self._waiting.values()):
                 w.joined = False  # unknown: queue it again (idempotent) when Redis is back
-                self._text(w.sock, _status_paused(w.link.lobby.n, w.key.code))
+                self._text(w.sock, _status_paused(w.lobby.n, w.code))
 
     async def _resumed(self) -> None:
         logger.warning("node %s: Redis reachable again; matching resumes", self.node)
@@ -628,27 +588,21 @@ class RedisBackend:
         pipe = self._r.pipeline(transaction=False)
         pipe.set(self._k("node:" + self.node), self.instance, px=int(self.node_ttl * 1000), get=True)
         pipe.sadd(self._k("nodes"), self.node)
-        if self.secret is None:
+        if not self._configured_secret:
             pipe.set(self._k("secret"), secrets.token_urlsafe(32), nx=True, get=True)
         else:
-            pipe.set(self._k("secret"), self.secret, nx=True)
+            pipe.set(self._k("secret"), self._secret, nx=True)
         old, _, secret = await pipe.execute()
-        if self.secret is None:
+        if not self._configured_secret:
             if secret is None:
                 secret = await self._r.get(self._k("secret"))
-            self._use_secret(secret)
+            self._secret = secret
         if old is not None and old.decode() != self.instance:
             logger.error("node %s: another process uses the same node id (%s)", self.node, old.decode())
         if old is None and self._registered:
             await self._evicted()
         self._registered = True
         await self._scripts["SWEEP"](args=[self.prefix])
-
-    def _use_secret(self, secret: bytes) -> None:
-        self.secret = secret
-        for link in self._lobbies.values():
-            if not link.lobby.secret_given:
-                link.lobby.tokens = ws_tokens(secret)
 
     async def _evicted(self) -> None:
         """Our key had expired (Redis restarted, or we were cut off longer than
@@ -659,8 +613,8 @@ class RedisBackend:
         for peer in {b.host for b in self._bridges.values()} | {s.edge for s in self._remote.values()}:
             self._peer_lost(peer)
         pipe = self._r.pipeline(transaction=False)
-        for room_id, (link, _) in self._rooms.items():
-            pipe.hset(self._k("room:" + room_id), mapping={"host": self.node, "lobby": link.lobby.name})
+        for room_id, (lobby, _) in self._rooms.items():
+            pipe.hset(self._k("room:" + room_id), mapping={"host": self.node, "lobby": lobby.name})
             pipe.sadd(self._k("nr:" + self.node), room_id)
         await pipe.execute()
         for w in self._waiting.values():
@@ -705,17 +659,17 @@ class RedisBackend:
                 sock.close(CLOSE_CODES["host_lost"], _HOST_LOST)
         for req_id, (fut, host, *_rest) in list(self._requests.items()):
             if host == peer and not fut.done():
-                fut.set_result(("unknown_room", "this room is over or unknown"))
+                fut.set_result(Refusal("unknown_room", "this room is over or unknown"))
         self._out = collections.deque(item for item in self._out if not (item[0] == "m" and item[1] == peer))
 
     async def _tick_bands(self) -> None:
-        queues = {w.queue: w.link for w in self._waiting.values() if w.joined and w.link.lobby.bands is not None}
-        for queue, link in queues.items():
-            await self._scripts["TICK"](args=[self.prefix, queue, link.lobby.n, link.lobby.name, *self._band_args(link)])
+        queues = {w.queue: w.lobby for w in self._waiting.values() if w.joined and w.lobby.bands is not None}
+        for queue, lobby in queues.items():
+            await self._scripts["TICK"](args=[self.prefix, queue, lobby.n, lobby.name, *self._band_args(lobby)])
 
     @staticmethod
-    def _band_args(link: _LobbyLink) -> list[Any]:
-        bands = link.lobby.bands
+    def _band_args(lobby: LobbyView) -> list[Any]:
+        bands = lobby.bands
         if bands is None:
             return ["", "", ""]
         return [bands.band, bands.widen_per_second, "" if bands.max_band is None else bands.max_band]
@@ -863,47 +817,44 @@ class RedisBackend:
 
     # ------------------------------------------------------------------ waiting and matching
 
-    async def _wait_for_match(self, link: _LobbyLink, sock: ws.WebSocket, identity: Any, key: LobbyKey, rating: float | None) -> None:
-        lobby = link.lobby
-        w = _Wait(link, secrets.token_hex(8), key, link._queue(key), sock, identity, rating, next(self._numbers))
+    async def queue(self, lobby: LobbyView, ticket: Ticket) -> None:
+        w = _Wait(lobby, ticket, next(self._numbers))
         self._waiting[w.tid] = w
-        left = asyncio.get_running_loop().create_future()
-
-        def on_close(_: Any) -> None:
-            if self._waiting.pop(w.tid, None) is not None:
-                self._leave_soon(w)
-            if not left.done():
-                left.set_result(None)
-
-        sock.add_close_callback(on_close)
-        try:
-            if self.paused:
-                self._text(sock, _status_paused(lobby.n, key.code))
-            else:
-                await self._join(w)
-            done, _ = await asyncio.wait([w.matched, left], timeout=lobby.max_wait, return_when=asyncio.FIRST_COMPLETED)
-            if not done:
-                if await self._leave_now(w):
-                    await lobby._refuse(sock, "lobby_timeout", f"no match within {lobby.max_wait:g} s")
-                    return
-                # Matched just now, in Redis: the group is on its way to us.
-                done, _ = await asyncio.wait([w.matched, left], timeout=self.request_timeout, return_when=asyncio.FIRST_COMPLETED)
-            if not w.matched.done():
-                return
-            kind, *result = w.matched.result()
-        finally:
-            sock.remove_close_callback(on_close)
-            if self._waiting.pop(w.tid, None) is not None:
-                self._leave_soon(w)
-        if kind == "local":
-            room, _player = result
-            await lobby._hold(room, sock)
+        if self.paused:
+            self._text(w.sock, _status_paused(lobby.n, w.code))
         else:
-            await self._pump(self._bridges[w.tid])
+            await self._join(w)
+
+    def leave(self, ticket: Ticket) -> bool:
+        w = self._waiting.pop(ticket.id, None)
+        if w is None:
+            return False
+        self._leave_soon(w)
+        return True
+
+    async def withdraw(self, ticket: Ticket) -> bool:
+        w = self._waiting.get(ticket.id)
+        return True if w is None else await self._leave_now(w)
+
+    async def has_key(self, lobby: LobbyView, key: LobbyKey) -> bool | None:
+        return await self._has_queue(queue_name(lobby.name, key))
+
+    def waiting_count(self, lobby: LobbyView) -> int:
+        return sum(1 for w in self._waiting.values() if w.lobby is lobby)
+
+    # rooms hosted here
+    def add_room(self, lobby: LobbyView, room: Room) -> None:
+        self._rooms[room.id] = (lobby, room)
+
+    def remove_room(self, room: Room) -> None:
+        self._room_over(room)
+
+    def rooms(self, lobby: LobbyView) -> list[Room]:
+        return [room for owner, room in self._rooms.values() if owner is lobby]
 
     async def _join(self, w: _Wait) -> None:
-        lobby = w.link.lobby
-        data = json.dumps({"identity": _jsonable(w.identity)}, separators=(",", ":"))
+        lobby = w.lobby
+        data = json.dumps({"identity": _jsonable(w.entrant.identity)}, separators=(",", ":"))
         try:
             status, at = await self._scripts["JOIN"](
                 args=[
@@ -912,17 +863,17 @@ class RedisBackend:
                     w.tid,
                     self.node,
                     w.at,
-                    "" if w.rating is None else w.rating,
+                    "" if w.ticket.rating is None else w.ticket.rating,
                     data,
                     lobby.n,
                     lobby.name,
-                    *self._band_args(w.link),
+                    *self._band_args(lobby),
                 ]
             )
         except _REDIS_ERRORS as exc:
             self._failed(exc)
             if w.tid in self._waiting:
-                self._text(w.sock, _status_paused(lobby.n, w.key.code))
+                self._text(w.sock, _status_paused(lobby.n, w.code))
             return
         if status == -1:  # our node key is missing: the next heartbeat sorts it out
             self._failed(ConnectionError("node not registered"))
@@ -984,42 +935,36 @@ class RedisBackend:
             if node != self.node:
                 continue
             w = self._waiting.pop(tid, None)
-            if w is None or w.sock.closed or w.matched.done():
+            if w is None or w.sock.closed or not w.entrant.waiting:
                 code = w.sock.close_code if w is not None and w.sock.close_code is not None else 1000
                 self._send(host, "x", tid, code, "left while being seated")
                 continue
-            self._bridges[tid] = _Bridge(w.sock, host, tid, room_id)
-            w.matched.set_result(("remote", host))
+            bridge = self._bridges[tid] = _Bridge(w.sock, host, tid, room_id)
+            w.entrant.bridged(bridge)
 
     def _host(self, msg: dict[str, Any]) -> None:
         room_id = msg["room"]
-        link = self._lobbies.get(msg["lobby"])
-        seats: list[tuple[Any, Any]] = []
-        local: list[tuple[int, _Wait]] = []
-        for seat, (tid, node, data) in enumerate(msg["seats"]):
+        lobby = self._lobbies.get(msg["lobby"])
+        seats: list[Seat] = []
+        for tid, node, data in msg["seats"]:
             identity = json.loads(data).get("identity")
             if node == self.node:
                 w = self._waiting.pop(tid, None)
-                if w is not None and not w.matched.done():
-                    seats.append((identity, w.sock))
-                    local.append((seat, w))
+                if w is not None and w.entrant.waiting:
+                    seats.append(Seat(identity, w.sock, w.entrant))
                     continue
                 sock = RemoteSocket(self, node, tid, room_id)
                 sock._gone(1000, "left while being seated")
             else:
                 sock = RemoteSocket(self, node, tid, room_id)
                 self._remote[tid] = sock
-            seats.append((identity, sock))
-        if link is None or self._server is None:
+            seats.append(Seat(identity, sock))
+        if lobby is None or self._server is None:
             logger.error("node %s: no lobby named %r for room %s", self.node, msg["lobby"], room_id)
-            for _, sock in seats:
-                sock.close(1011, "internal error")
+            for seat in seats:
+                seat.sock.close(1011, "internal error")
             return
-        lobby = link.lobby
-        room, players = lobby._open_room(room_id, seats, key_of_queue(msg["q"]), self._server)
-        for seat, w in local:
-            w.matched.set_result(("local", room, players[seat]))
-        self._server.spawn(lobby._run(room))
+        lobby.open_room(room_id, key_of_queue(msg["q"]), seats, self._server)
 
     def _room_over(self, room: Room) -> None:
         """A room hosted here ended: forget it here and in Redis."""
@@ -1038,8 +983,9 @@ class RedisBackend:
 
     # ------------------------------------------------------------------ edges: bridging a player to a remote host
 
-    async def _pump(self, bridge: _Bridge) -> None:
+    async def relay(self, handle: Any) -> None:
         """Forward what the player sends, in order, until the connection ends."""
+        bridge = cast(_Bridge, handle)
         sock, host, conn_id = bridge.sock, bridge.host, bridge.conn_id
         try:
             while True:
@@ -1056,20 +1002,23 @@ class RedisBackend:
                 code = sock.close_code if sock.close_code is not None else 1006
                 self._send(host, "x", conn_id, code, sock.close_reason)
 
-    async def _request(self, link: _LobbyLink, sock: ws.WebSocket, action: str, room_id: str, arg: str) -> bool:
-        """Ask the host of *room_id* to seat (``resume``) or admit (``watch``) *sock*;
-        refuse *sock* and return False if it says no."""
-        lobby = link.lobby
+    async def find_room(self, lobby: LobbyView, room_id: str) -> Hosted | Elsewhere | Refusal | None:
+        entry = self._rooms.get(room_id)
+        if entry is not None and entry[0] is lobby:
+            return Hosted(entry[1])
         try:
             host = await self._r.hget(self._k("room:" + room_id), "host")
         except _REDIS_ERRORS as exc:
             self._failed(exc)
-            await lobby._refuse(sock, "unavailable", "the cluster is unreachable; try again shortly")
-            return False
+            return Refusal("unavailable", "the cluster is unreachable; try again shortly")
         if host is None or host.decode() == self.node:
-            await lobby._refuse(sock, "unknown_room", "this room is over or unknown" if action == "resume" else "no running room with this id")
-            return False
-        host = host.decode()
+            return None
+        return Elsewhere(room_id, host.decode())
+
+    async def request_seat(self, lobby: LobbyView, sock: ws.WebSocket, where: Elsewhere, entry: Entry) -> _Bridge | Refusal:
+        """Ask the host of *where* to seat (``resume``) or admit (``watch``) *sock*."""
+        host, room_id = where.host, where.room_id
+        action, arg = ("resume", entry.token) if isinstance(entry, Resume) else ("watch", "")
         conn_id, req_id = secrets.token_hex(8), secrets.token_hex(8)
         fut = asyncio.get_running_loop().create_future()
         self._requests[req_id] = (fut, host, sock, conn_id, room_id)
@@ -1077,17 +1026,15 @@ class RedisBackend:
         try:
             reply = await asyncio.wait_for(asyncio.shield(fut), self.request_timeout)
         except asyncio.TimeoutError:
-            reply = ("unavailable", "the room's server did not answer; try again shortly")
+            reply = Refusal("unavailable", "the room's server did not answer; try again shortly")
         finally:
             self._requests.pop(req_id, None)
         if reply is not None:
             bridge = self._bridges.pop(conn_id, None)
             if bridge is not None:  # accepted too late: let the host know we are gone
                 self._send(host, "x", conn_id, 1001, "")
-            await lobby._refuse(sock, *reply)
-            return False
-        await self._pump(self._bridges[conn_id])
-        return True
+            return reply
+        return self._bridges[conn_id]
 
     def _on_reply(self, req_id: str, error: str | None, detail: str) -> None:
         entry = self._requests.get(req_id)
@@ -1101,55 +1048,23 @@ class RedisBackend:
             self._bridges[conn_id] = _Bridge(sock, host, conn_id, room_id)
             fut.set_result(None)
         else:
-            fut.set_result((error, detail))
+            fut.set_result(Refusal(error, detail))
 
     def _on_request(self, req_id: str, action: str, lobby_name: str, room_id: str, arg: str, edge: str, conn_id: str) -> None:
         """On the host: a player reconnecting, or a spectator, through another process."""
-        link = self._lobbies.get(lobby_name)
+        lobby = self._lobbies.get(lobby_name)
         entry = self._rooms.get(room_id)
-        room = entry[1] if entry is not None else None
-        if link is None:
+        if lobby is None:
             self._send(edge, "rp", req_id, "unknown_room", "this room is over or unknown")
             return
-        lobby = link.lobby
-        if action == "resume":
-            token = lobby.tokens.verify(arg)
-            if token is None or token.room_id != room_id:
-                self._send(edge, "rp", req_id, "invalid_token", "invalid seat token")
-                return
-            found = lobby._check_seat(room, token)
-            if isinstance(found, tuple):
-                self._send(edge, "rp", req_id, *found)
-                return
-            sock = RemoteSocket(self, edge, conn_id, room_id)
-            self._remote[conn_id] = sock
-            self._send(edge, "rp", req_id, None, "")
-            self._spawn(room.resume(found, sock))
-        else:
-            if not lobby.allow_spectators or room is None or room.ended:
-                self._send(edge, "rp", req_id, "unknown_room", "no running room with this id")
-                return
-            sock = RemoteSocket(self, edge, conn_id, room_id)
-            self._remote[conn_id] = sock
-            self._send(edge, "rp", req_id, None, "")
-            self._spawn(room.add_spectator(Spectator(sock)))
-
-    async def _resume(self, link: _LobbyLink, sock: ws.WebSocket, text: str) -> None:
-        lobby = link.lobby
-        token = lobby.tokens.verify(text)
-        if token is None:
-            await lobby._refuse(sock, "invalid_token", "invalid seat token")
-        elif link.get_room(token.room_id) is not None:
-            await lobby._resume(sock, text)  # hosted here
-        else:
-            await self._request(link, sock, "resume", token.room_id, text)
-
-    async def _watch(self, link: _LobbyLink, sock: ws.WebSocket, room_id: str) -> None:
-        lobby = link.lobby
-        if link.get_room(room_id) is not None or not lobby.allow_spectators:
-            await lobby._watch(sock, room_id)
-        else:
-            await self._request(link, sock, "watch", room_id, "")
+        admission = lobby.admit(room_id, entry[1] if entry is not None else None, Resume(arg) if action == "resume" else Watch())
+        if isinstance(admission, Refusal):
+            self._send(edge, "rp", req_id, admission.error, admission.detail)
+            return
+        sock = RemoteSocket(self, edge, conn_id, room_id)
+        self._remote[conn_id] = sock
+        self._send(edge, "rp", req_id, None, "")
+        self._spawn(admission.enter(sock))
 
     # ------------------------------------------------------------------ lobby statuses
 
@@ -1178,9 +1093,9 @@ class RedisBackend:
                 for w in mine:
                     if w.tid not in ids or w.tid not in self._waiting:
                         continue
-                    status = {"type": "lobby", "have": len(ids), "need": w.link.lobby.n, "position": ids.index(w.tid) + 1}
-                    if w.key.code is not None:
-                        status["code"] = w.key.code
+                    status = {"type": "lobby", "have": len(ids), "need": w.lobby.n, "position": ids.index(w.tid) + 1}
+                    if w.code is not None:
+                        status["code"] = w.code
                     self._text(w.sock, status)
 
     # ------------------------------------------------------------------ helpers
@@ -1209,9 +1124,3 @@ def _jsonable(identity: Any) -> Any:
         return identity
     except (TypeError, ValueError):
         return {"name": str(identity.get("name") if isinstance(identity, dict) else identity)}
-
-
-def ws_tokens(secret: bytes | str) -> Any:
-    from .tokens import TokenSigner
-
-    return TokenSigner(secret)

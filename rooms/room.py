@@ -373,8 +373,11 @@ class Room:
             except Exception:
                 logger.exception("error in on_event hook for room %s", self.id)
 
-    def _end(self, result: Any, code: int, reason: str) -> None:
-        """Record the result, tell everyone, close every socket (called once)."""
+    def end(self, result: Any, code: int = 1000, reason: str = "game over") -> None:
+        """End the room: record *result*, send everyone ``ended``, close every
+        socket with *code* and *reason*.  The lobby calls it when the game is
+        over (1000 with its result; 1011 after an error, 1001 at shutdown, with
+        ``result`` ``None``); later calls do nothing."""
         if self.ended:
             return
         self.ended = True
@@ -398,3 +401,9 @@ class Room:
     async def wait_ended(self) -> Any:
         """Wait until the game is over; return its result."""
         return await asyncio.shield(self._done)
+
+    @property
+    def ended_future(self) -> asyncio.Future[Any]:
+        """A future resolved with the result when the room ends, to wait on next
+        to others (``asyncio.wait``) without a task.  Shared: never cancel it."""
+        return self._done
