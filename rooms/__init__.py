@@ -14,7 +14,7 @@ from typing import Any
 
 from .backend import Backend
 from .codec import decode, encode_data, encode_text
-from .exceptions import CLOSE_CODES, DecodeError, RoomsError, TurnTimeout
+from .exceptions import CLOSE_CODES, DecodeError, PlayerLeft, RoomsError, TurnTimeout
 from .lobby import Lobby, lobby
 from .matching import Bands, LobbyKey, Matchmaker, Ticket
 from .memory import MemoryBackend
@@ -57,5 +57,6 @@ __all__ = [
     "RoomsError",
     "DecodeError",
     "TurnTimeout",
+    "PlayerLeft",
     "CLOSE_CODES",
 ]

@@ -27,7 +27,7 @@ import ws
 from ws.exceptions import closed_in_group
 
 from .backend import Admission, Backend, Elsewhere, Entrant, Entry, Refusal, Resume, Seat, Seated, Watch
-from .exceptions import CLOSE_CODES, TurnTimeout
+from .exceptions import CLOSE_CODES, PlayerLeft, TurnTimeout
 from .matching import Bands, LobbyKey, Ticket
 from .memory import MemoryBackend
 from .room import Player, Room, RoomEvent, Spectator
@@ -281,8 +281,7 @@ class Lobby:
         try:
             result = await self.game(room)
         except ws.Closed as exc:
-            player = getattr(exc, "player", None)
-            result = {"reason": "player_left", "player": player.info() if player else None}
+            result = _player_left(exc)
         except TurnTimeout as exc:
             # A time-out the game did not handle is still a result, not a crash.
             player = exc.player
@@ -294,8 +293,7 @@ class Lobby:
                 logger.error("error in game %s of room %s", self.__name__, room.id, exc_info=errors)
                 code, reason = 1011, "internal error"
             else:
-                player = getattr(closed, "player", None)
-                result = {"reason": "player_left", "player": player.info() if player else None}
+                result = _player_left(closed)
         except asyncio.CancelledError:
             code, reason = 1001, "server shutting down"
             raise
@@ -392,6 +390,12 @@ class Lobby:
 
 _INVALID_TOKEN = Refusal("invalid_token", "invalid seat token")
 _NO_RUNNING_ROOM = Refusal("unknown_room", "no running room with this id")
+
+
+def _player_left(exc: ws.Closed) -> dict[str, Any]:
+    """The result of a game that let a player's leaving escape."""
+    player = exc.player if isinstance(exc, PlayerLeft) else None
+    return {"reason": "player_left", "player": player.info() if player else None}
 
 
 async def _drain_close(sock: ws.WebSocket) -> None:

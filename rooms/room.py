@@ -3,7 +3,8 @@
 A room reads all its players through one :class:`ws.Mux`, so no task runs per
 player.  Disconnects are handled here: the others are told, and with
 ``reconnect`` the seat is held for a grace time; a player who is gone for good
-reaches the game as :class:`ws.Closed` naming them (``exc.player``).
+reaches the game as :class:`rooms.PlayerLeft`, a :class:`ws.Closed` naming
+them (``exc.player``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import attrs
 import ws
 
 from . import codec
-from .exceptions import CLOSE_CODES, DecodeError, TurnTimeout
+from .exceptions import CLOSE_CODES, DecodeError, PlayerLeft, TurnTimeout
 from .matching import LobbyKey
 from .turns import Clock
 
@@ -196,8 +197,9 @@ class Room:
     async def receive(self) -> tuple[Player, Any]:
         """The next decoded message from a seated player.
 
-        Raises :class:`ws.Closed` with ``exc.player`` when a player has left for
-        good (no reconnect, a deliberate close, or the grace time ran out).
+        Raises :class:`PlayerLeft` (a :class:`ws.Closed`) with ``exc.player`` when
+        a player has left for good (no reconnect, a deliberate close, or the
+        grace time ran out).
         """
         while True:
             if self._pending:
@@ -302,10 +304,8 @@ class Room:
             return
         self._leave_for_good(player, code, sock.close_reason or "player left")
 
-    def _gone_error(self, player: Player, reason: str, code: int = 1006) -> ws.Closed:
-        closed = ws.Closed(None, code=code, reason=reason, socket=player.last_sock)
-        closed.player = player  # type: ignore[attr-defined]
-        return closed
+    def _gone_error(self, player: Player, reason: str, code: int = 1006) -> PlayerLeft:
+        return PlayerLeft(player, code=code, reason=reason, socket=player.last_sock)
 
     def _leave_for_good(self, player: Player, code: int | str, reason: str) -> None:
         """Tell everyone, and queue the seed's Closed naming *player* for the game."""
