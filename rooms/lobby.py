@@ -26,7 +26,9 @@ from typing import Any
 import ws
 from ws.exceptions import closed_in_group
 
+from . import wire
 from .backend import Admission, Backend, Elsewhere, Entrant, Entry, Refusal, Resume, Seat, Seated, Watch
+from .codec import encode_text
 from .exceptions import CLOSE_CODES, PlayerLeft, TurnTimeout
 from .matching import Bands, LobbyKey, Ticket
 from .memory import MemoryBackend
@@ -179,7 +181,7 @@ class Lobby:
         return identity
 
     async def _refuse(self, sock: ws.WebSocket, refusal: Refusal) -> None:
-        sock.text(_json({"type": "error", "error": refusal.error, "detail": refusal.detail}))
+        sock.text(encode_text(wire.error(refusal.error, refusal.detail)))
         await sock.close(CLOSE_CODES[refusal.error], refusal.detail[:100])
 
     # ------------------------------------------------------------------ waiting
@@ -259,17 +261,9 @@ class Lobby:
             max_buffer=self.max_buffer,
         )
         self.backend.add_room(self, room)
+        everyone = [p.info() for p in players]
         for player in players:
-            player.send(
-                {
-                    "type": "matched",
-                    "room": room_id,
-                    "seat": player.seat,
-                    "token": player.token,
-                    "reconnect": self.reconnect,
-                    "players": [p.info() for p in players],
-                }
-            )
+            player.send(wire.matched(room_id, player.seat, player.token, self.reconnect, everyone))
         for seat, player in zip(seats, players):
             if seat.entrant is not None:
                 seat.entrant.seated(room, player)
@@ -401,12 +395,6 @@ def _player_left(exc: ws.Closed) -> dict[str, Any]:
 async def _drain_close(sock: ws.WebSocket) -> None:
     sock.close(1000, "")
     await sock.wait_closed()
-
-
-def _json(obj: Any) -> str:
-    from .codec import encode_text
-
-    return encode_text(obj)
 
 
 def lobby(n: int, **options: Any) -> Callable[[Callable[[Room], Awaitable[Any]]], Lobby]:

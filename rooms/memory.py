@@ -17,6 +17,7 @@ from typing import Any, cast
 
 import ws
 
+from . import wire
 from .backend import Backend, Elsewhere, Entrant, Entry, Hosted, LobbyView, Refusal, Seat
 from .matching import Bands, LobbyKey, Matchmaker, Ticket
 from .room import Room
@@ -92,11 +93,9 @@ class MemoryBackend(Backend):
         """Tell everyone waiting under *key* how many of n are here, and their place."""
         waiting = self._matchmaker.waiting(key)
         code = key.code if isinstance(key, LobbyKey) else None
+        need = self._view().n
         for position, ticket in enumerate(waiting, 1):
-            status: dict[str, Any] = {"type": "lobby", "have": len(waiting), "need": self._view().n, "position": position}
-            if code is not None:
-                status["code"] = code
-            _entrant(ticket).send(status)
+            _entrant(ticket).send(wire.lobby_status(len(waiting), need, position, code))
 
     def _seat(self, group: list[Ticket]) -> None:
         """Have the lobby host a complete group, unless someone left while it formed."""

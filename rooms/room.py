@@ -21,7 +21,7 @@ import attrs
 
 import ws
 
-from . import codec
+from . import codec, wire
 from .exceptions import CLOSE_CODES, DecodeError, PlayerLeft, TurnTimeout
 from .matching import LobbyKey
 from .turns import Clock
@@ -214,14 +214,14 @@ class Room:
                 continue
             who = self._by_sock.get(sock)
             if isinstance(who, Spectator):
-                who.send({"type": "error", "error": "spectator", "detail": "spectators cannot act"})
+                who.send(wire.error("spectator", "spectators cannot act"))
                 continue
             if who is None or who.sock is not sock:
                 continue  # a socket replaced by a reconnect
             try:
                 return who, codec.decode(raw)
             except DecodeError as err:
-                who.send({"type": "error", "error": "bad_message", "detail": str(err)})
+                who.send(wire.error("bad_message", str(err)))
 
     def __aiter__(self) -> Room:
         return self
@@ -256,11 +256,11 @@ class Room:
                 while True:
                     who, message = await self.receive()
                     if who is not player:
-                        who.send({"type": "error", "error": "not_your_turn", "detail": f"it is {player.name}'s turn"})
+                        who.send(wire.error("not_your_turn", f"it is {player.name}'s turn"))
                         continue
                     problem = validate(message) if validate is not None else None
                     if problem:
-                        who.send({"type": "error", "error": "illegal_move", "detail": str(problem)})
+                        who.send(wire.error("illegal_move", str(problem)))
                         continue
                     moved = True
                     return message
@@ -299,7 +299,7 @@ class Room:
         if self.reconnect and code != 1000 and not self._shutting_down():
             player.away_since = time.monotonic()
             player._grace = self._loop.call_later(self.reconnect, self._expire, player)
-            self.broadcast({"type": "player_left", "player": player.info(), "reconnect": self.reconnect})
+            self.broadcast(wire.player_left(player.info(), self.reconnect))
             self._emit("left", player, code)
             return
         self._leave_for_good(player, code, sock.close_reason or "player left")
@@ -310,7 +310,7 @@ class Room:
     def _leave_for_good(self, player: Player, code: int | str, reason: str) -> None:
         """Tell everyone, and queue the seed's Closed naming *player* for the game."""
         player.gone = True
-        self.broadcast({"type": "player_left", "player": player.info(), "reconnect": None})
+        self.broadcast(wire.player_left(player.info(), None))
         self._emit("left", player, code)
         self._pending.append(self._gone_error(player, reason, code if isinstance(code, int) else 1006))
         if self._mux is not None:
@@ -337,21 +337,13 @@ class Room:
             self._by_sock.pop(old, None)
             if self._mux is not None:
                 self._mux.discard(old)
-            old.text(codec.encode_text({"type": "error", "error": "replaced", "detail": "this seat was taken by a new connection"}))
+            old.text(codec.encode_text(wire.error("replaced", "this seat was taken by a new connection")))
             old.close(CLOSE_CODES["replaced"], "replaced by a new connection")
         if self._mux is not None:
             self._mux.add(sock)
         state = await _call_hook(self._on_resume, self, player, default=self.state)
-        player.send(
-            {
-                "type": "resumed",
-                "room": self.id,
-                "seat": player.seat,
-                "players": [p.info() for p in self.players],
-                "state": state,
-            }
-        )
-        self.broadcast({"type": "player_returned", "player": player.info()}, exclude=[player])
+        player.send(wire.resumed(self.id, player.seat, [p.info() for p in self.players], state))
+        self.broadcast(wire.player_returned(player.info()), exclude=[player])
         self._emit("returned", player)
 
     async def add_spectator(self, spectator: Spectator) -> None:
@@ -362,7 +354,7 @@ class Room:
         if self._mux is not None:
             self._mux.add(spectator.sock)
         state = await _call_hook(self._on_spectate, self, spectator, default=self.state)
-        spectator.send({"type": "spectating", "room": self.id, "players": [p.info() for p in self.players], "state": state})
+        spectator.send(wire.spectating(self.id, [p.info() for p in self.players], state))
 
     # ------------------------------------------------------------------ ending
 
@@ -386,10 +378,7 @@ class Room:
             if player._grace is not None:
                 player._grace.cancel()
                 player._grace = None
-        if code == 1000:
-            self.broadcast({"type": "ended", "room": self.id, "result": result})
-        else:
-            self.broadcast({"type": "ended", "room": self.id, "result": None, "error": reason})
+        self.broadcast(wire.ended(self.id, result) if code == 1000 else wire.ended(self.id, error=reason))
         if self._mux is not None:
             self._mux.close()
         for sock in [p.sock for p in self.players if p.sock is not None] + [s.sock for s in self.spectators]:

@@ -26,7 +26,7 @@ from ws.connection import MessageReader
 from ws.messages import DataMessage, TextMessage
 from ws.protocol import State
 
-from .. import codec
+from .. import codec, wire
 from ..exceptions import CLOSE_CODES
 from .bus import Bus, Kind
 
@@ -380,5 +380,5 @@ class Bridges:
                 bridge.host_lost = True
                 client = bridge.sock
                 if not client.closed:
-                    client.text(codec.encode_text({"type": "ended", "room": bridge.room_id, "result": None, "error": _HOST_LOST}))
+                    client.text(codec.encode_text(wire.ended(bridge.room_id, error=_HOST_LOST)))
                 client.close(CLOSE_CODES["host_lost"], _HOST_LOST)

@@ -19,6 +19,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, cast
 
+from .. import wire
 from ..backend import Entrant, LobbyView, Seat
 from ..matching import LobbyKey, Ticket
 from .bridge import Bridges
@@ -40,18 +41,6 @@ def key_of_queue(queue: str) -> LobbyKey:
     """The lobby key a :func:`queue_name` stands for."""
     path, mode, code = json.loads(queue.split("|", 1)[1])
     return LobbyKey(path, mode, code)
-
-
-def _status_paused(n: int, code: str | None) -> dict[str, Any]:
-    status = {
-        "type": "lobby",
-        "status": "paused",
-        "need": n,
-        "detail": "matchmaking is paused: the server cannot reach its cluster; you keep your place",
-    }
-    if code is not None:
-        status["code"] = code
-    return status
 
 
 def _jsonable(identity: Any) -> Any:
@@ -85,7 +74,7 @@ class Waiter:
         return cast(LobbyKey, self.ticket.key).code
 
     def tell_paused(self) -> None:
-        self.entrant.send(_status_paused(self.lobby.n, self.code))
+        self.entrant.send(wire.lobby_paused(self.lobby.n, self.code))
 
 
 def _band_args(lobby: LobbyView) -> list[Any]:
@@ -315,7 +304,4 @@ class Queues:
                 for w in mine:
                     if w.tid not in ids or w.tid not in self._waiting:
                         continue
-                    status = {"type": "lobby", "have": len(ids), "need": w.lobby.n, "position": ids.index(w.tid) + 1}
-                    if w.code is not None:
-                        status["code"] = w.code
-                    w.entrant.send(status)
+                    w.entrant.send(wire.lobby_status(len(ids), w.lobby.n, ids.index(w.tid) + 1, w.code))
