@@ -3,7 +3,7 @@
 A lobby is a request handler (mount it with ``app.route``).  Each connection
 either waits for a match, takes back a held seat (``?token=``), or watches a
 running room (``?watch=<room id>``).  Like ``ws.aggregate`` it gathers n
-connections and calls one handler with all of them; unlike it, matching goes
+connections and calls one handler with all of them; unlike it, matching
 goes through its :class:`rooms.Backend` (modes, private codes, rating bands;
 in memory or across a cluster), and the game runs in a task owned by the
 server rather than by the last player's connection, so it survives any one

@@ -135,8 +135,8 @@ class Room:
         self.id = room_id
         self.key = key
         # The lobby's key: its mode and private code are public.
-        self.mode: Any = key.mode if key is not None else None
-        self.code: str | None = key.code if key is not None else None
+        self.mode: Any = key.mode if isinstance(key, LobbyKey) else None
+        self.code: str | None = key.code if isinstance(key, LobbyKey) else None
         self.players = players
         self.spectators: list[Spectator] = []
         self.reconnect = reconnect
