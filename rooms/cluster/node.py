@@ -87,7 +87,7 @@ class RedisBackend(Backend):
         self._presence = Presence(
             store,
             self._bus,
-            self,
+            _Members(store, self._bus, self._bridges, self._requests, self._queues, self._local),
             self._should_stop,
             heartbeat=heartbeat,
             node_ttl=node_ttl,
@@ -198,43 +198,6 @@ class RedisBackend(Backend):
         await self._presence.leave()
         await self._store.close()
 
-    # ------------------------------------------------------------------ presence's view (Members)
-
-    def peers(self) -> set[str]:
-        """The processes we share a bridged player or a pending request with."""
-        return self._bridges.peers() | self._requests.peers()
-
-    def peer_lost(self, peer: str) -> None:
-        """*peer* is dead (or we are cut off from it): end what we share with it."""
-        logger.warning("node %s: node %s is gone", self.node, peer)
-        self._bridges.peer_lost(peer)
-        self._requests.peer_lost(peer)
-        self._bus.drop_for(peer)
-
-    async def evicted(self) -> None:
-        """Our key had expired (Redis restarted, or we were cut off longer than
-        node_ttl): the others treat us as dead, so every bridge is broken; our
-        waiting players are queued again and our rooms registered again."""
-        store = self._store
-        self._bus.rewind()
-        for peer in self._bridges.peers():
-            self.peer_lost(peer)
-        pipe = store.r.pipeline(transaction=False)
-        for hosted in self._local.hosted():
-            pipe.hset(store.key("room:" + hosted.room.id), mapping={"host": self.node, "lobby": hosted.lobby.name})
-            pipe.sadd(store.key("nr:" + self.node), hosted.room.id)
-        await pipe.execute()
-        self._queues.forget_joins()
-        await self._queues.requeue()
-
-    async def resumed(self) -> None:
-        """Redis is back: queue our waiting players again."""
-        await self._queues.requeue()
-
-    async def tick(self) -> None:
-        """Re-match the rated queues of our players."""
-        await self._queues.tick()
-
     # ------------------------------------------------------------------ the Backend contract
 
     async def queue(self, lobby: LobbyView, ticket: Ticket) -> None:
@@ -292,3 +255,53 @@ class RedisBackend(Backend):
         if not isinstance(handle, Bridge):
             raise TypeError(f"not a bridge of this backend: {handle!r}")
         await self._bridges.relay(handle)
+
+
+class _Members:
+    """What presence asks of the rest of the node (:class:`Members`): peers,
+    their loss, an eviction, the end of an outage, the band ticks."""
+
+    __slots__ = ("_store", "_bus", "_bridges", "_requests", "_queues", "_local")
+
+    def __init__(self, store: Store, bus: Bus, bridges: Bridges, requests: Requests, queues: Queues, local: Local) -> None:
+        self._store = store
+        self._bus = bus
+        self._bridges = bridges
+        self._requests = requests
+        self._queues = queues
+        self._local = local
+
+    def peers(self) -> set[str]:
+        """The processes we share a bridged player or a pending request with."""
+        return self._bridges.peers() | self._requests.peers()
+
+    def peer_lost(self, peer: str) -> None:
+        """*peer* is dead (or we are cut off from it): end what we share with it."""
+        logger.warning("node %s: node %s is gone", self._store.node, peer)
+        self._bridges.peer_lost(peer)
+        self._requests.peer_lost(peer)
+        self._bus.drop_for(peer)
+
+    async def evicted(self) -> None:
+        """Our key had expired (Redis restarted, or we were cut off longer than
+        node_ttl): the others treat us as dead, so every bridge is broken; our
+        waiting players are queued again and our rooms registered again."""
+        store, node = self._store, self._store.node
+        self._bus.rewind()
+        for peer in self._bridges.peers():
+            self.peer_lost(peer)
+        pipe = store.r.pipeline(transaction=False)
+        for hosted in self._local.hosted():
+            pipe.hset(store.key("room:" + hosted.room.id), mapping={"host": node, "lobby": hosted.lobby.name})
+            pipe.sadd(store.key("nr:" + node), hosted.room.id)
+        await pipe.execute()
+        self._queues.forget_joins()
+        await self._queues.requeue()
+
+    async def resumed(self) -> None:
+        """Redis is back: queue our waiting players again."""
+        await self._queues.requeue()
+
+    async def tick(self) -> None:
+        """Re-match the rated queues of our players."""
+        await self._queues.tick()
