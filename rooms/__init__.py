@@ -10,23 +10,27 @@ A game is ``async def game(room) -> result``; a :class:`Lobby` gathers n players
             ...
 """
 
-from .backend import MemoryBackend
+from typing import Any
+
+from .backend import Backend
 from .codec import decode, encode_data, encode_text
-from .exceptions import CLOSE_CODES, DecodeError, RoomsError, TurnTimeout
+from .exceptions import CLOSE_CODES, DecodeError, PlayerLeft, RoomsError, TurnTimeout
 from .lobby import Lobby, lobby
-from .matching import Bands, Matchmaker, Ticket
+from .matching import Bands, LobbyKey, Matchmaker, Ticket
+from .memory import MemoryBackend
 from .room import Player, Room, RoomEvent, Spectator
 from .tokens import SeatToken, TokenSigner
 from .turns import Clock, TurnOrder
 
 
-def __getattr__(name: str):
-    # The Redis backend needs the ``redis`` extra: imported only when asked for.
+def __getattr__(name: str) -> Any:
+    # The Redis backend (rooms.cluster) needs the ``redis`` extra: imported only when asked for.
     if name in ("RedisBackend", "RemoteSocket"):
-        from . import redis_backend
+        from . import cluster
 
-        return getattr(redis_backend, name)
+        return getattr(cluster, name)
     raise AttributeError(f"module 'rooms' has no attribute {name!r}")
+
 
 __all__ = [
     "Lobby",
@@ -40,6 +44,8 @@ __all__ = [
     "Bands",
     "Matchmaker",
     "Ticket",
+    "LobbyKey",
+    "Backend",
     "MemoryBackend",
     "RedisBackend",
     "RemoteSocket",
@@ -51,5 +57,6 @@ __all__ = [
     "RoomsError",
     "DecodeError",
     "TurnTimeout",
+    "PlayerLeft",
     "CLOSE_CODES",
 ]

@@ -1,72 +1,290 @@
-"""Where lobbies keep waiting tickets and running rooms.
+"""The backend contract: where a lobby's waiting players and running rooms live,
+and how a player reaches a room that another process hosts.
 
-Two kinds of backends:
+A :class:`rooms.Lobby` owns the flow of every connection: who waits, who is
+seated, who may come back or watch, and what each is told.  A :class:`Backend`
+stores and transports: it queues tickets and forms groups, keeps the registry
+of rooms, and, on a cluster, carries players to the process hosting their room.
+Two backends implement it: :class:`rooms.MemoryBackend` (one process, the
+default) and :class:`rooms.RedisBackend` (processes sharing a Redis server).
 
-- :class:`MemoryBackend` (the default) keeps both in this process and needs
-  nothing installed.  The lobby calls its methods synchronously (``join``,
-  ``leave``, ``tick``, ``waiting``, ``has_key``, the room registry): a join and
-  the statuses it causes happen with no suspension point in between, which the
-  lobby's ordering guarantees rely on.
-- A cluster backend (:class:`rooms.RedisBackend`, in ``rooms.redis_backend``)
-  is shared by the lobbies of a process: ``backend.attach(lobby)`` gives each
-  lobby a view with ``distributed = True``, the same synchronous room registry
-  (``add_room``, ``remove_room``, ``get_room``, ``rooms``, ``len``) for the rooms
-  hosted here, and async methods that take over a connection's whole path
-  (``start``, ``wait_for_match``, ``resume``, ``watch``, ``has_key``), since on
-  a cluster each may involve other processes.
+The two sides talk only through public methods: the lobby calls the
+:class:`Backend` methods; a backend calls back the :class:`LobbyView` methods
+(``open_room`` when a group is complete on the process that hosts it, ``admit``
+when a player arrives for a room through another process).  The records they
+exchange are defined here: an :class:`Entrant` is the payload of a waiting
+:class:`~rooms.matching.Ticket`; a match ends as :class:`Seated` (a room here)
+or :class:`Bridged` (a room elsewhere, reached with :meth:`Backend.relay`).
+
+Ordering: a backend whose ``queue``, ``leave`` and ``withdraw`` can complete
+without a suspension point should (``MemoryBackend`` does): then a join, the
+``lobby`` statuses it causes and the ``matched`` messages of the group it
+completes go out with nothing in between, which the lobby's tests rely on.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Hashable
-from typing import TYPE_CHECKING
+import abc
+import asyncio
+from collections.abc import Sequence
+from typing import Any, Protocol
 
-from .matching import Bands, Matchmaker, Ticket
+import attrs
 
-if TYPE_CHECKING:
-    from .room import Room
+import ws
 
-__all__ = ["MemoryBackend"]
+from . import codec
+from .matching import Bands, LobbyKey, Ticket
+from .room import Player, Room, Spectator
+
+__all__ = [
+    "Backend",
+    "LobbyView",
+    "Entrant",
+    "Seat",
+    "Seated",
+    "Bridged",
+    "Match",
+    "Hosted",
+    "Elsewhere",
+    "Refusal",
+    "Resume",
+    "Watch",
+    "Entry",
+    "Admission",
+]
 
 
-class MemoryBackend:
-    """Tickets in a :class:`Matchmaker`, rooms in a dict: one process."""
+# ---------------------------------------------------------------------- records
 
-    def __init__(self, n: int, *, bands: Bands | None = None) -> None:
-        self._matchmaker = Matchmaker(n, bands=bands)
-        self._rooms: dict[str, Room] = {}
 
-    def __len__(self) -> int:
-        return len(self._matchmaker)
+@attrs.frozen(slots=True)
+class Seated:
+    """A match ended with *player* seated in *room*, hosted by this process."""
 
-    # tickets
-    def join(self, ticket: Ticket) -> list[list[Ticket]]:
-        """Queue *ticket* (in join-time order); return the groups now complete."""
-        return self._matchmaker.add(ticket, time.monotonic())
+    room: Room
+    player: Player
 
-    def leave(self, ticket_id: str) -> bool:
-        """Remove a waiting ticket; False if it was not waiting (matched or gone)."""
-        return self._matchmaker.remove(ticket_id) is not None
 
-    def tick(self) -> list[list[Ticket]]:
-        return self._matchmaker.tick(time.monotonic())
+@attrs.frozen(slots=True)
+class Bridged:
+    """A match ended in a room hosted by another process: ``await
+    backend.relay(handle)`` carries the player there until either end closes.
+    ``handle`` is the backend's own."""
 
-    def waiting(self, key: Hashable) -> list[Ticket]:
-        return self._matchmaker.waiting(key)
+    handle: Any
 
-    def has_key(self, key: Hashable) -> bool:
-        return bool(self._matchmaker.waiting(key))
 
-    # rooms
-    def add_room(self, room: Room) -> None:
-        self._rooms[room.id] = room
+Match = Seated | Bridged
 
+
+def _future() -> asyncio.Future[Match]:
+    return asyncio.get_running_loop().create_future()
+
+
+@attrs.define(slots=True, eq=False)
+class Entrant:
+    """A connection waiting in a lobby: the ``payload`` of its :class:`Ticket`.
+
+    ``matched`` resolves once, with :class:`Seated` (set by the lobby's
+    ``open_room``) or :class:`Bridged` (set by the backend with :meth:`bridged`).
+    """
+
+    sock: ws.WebSocket = attrs.field(repr=False)
+    identity: Any
+    request: ws.Request = attrs.field(repr=False)
+    matched: asyncio.Future[Match] = attrs.field(factory=_future, repr=False)
+
+    @property
+    def waiting(self) -> bool:
+        """True until the match is decided."""
+        return not self.matched.done()
+
+    def send(self, obj: Any) -> None:
+        """Send *obj* as JSON text unless the connection is closed (a lobby status)."""
+        if not self.sock.closed:
+            self.sock.text(codec.encode_text(obj))
+
+    def seated(self, room: Room, player: Player) -> None:
+        """The match ended here: *player* of *room*."""
+        self.matched.set_result(Seated(room, player))
+
+    def bridged(self, handle: Any) -> None:
+        """The match ended in a room hosted elsewhere; *handle* goes to ``relay``."""
+        self.matched.set_result(Bridged(handle))
+
+
+@attrs.frozen(slots=True)
+class Seat:
+    """One seat of a group being hosted: the player's identity and socket (a
+    ``ws.WebSocket`` here, or the backend's socket for a player connected to
+    another process), and the :class:`Entrant` to resolve when it waited here."""
+
+    identity: Any
+    sock: Any = attrs.field(repr=False)
+    entrant: Entrant | None = attrs.field(default=None, repr=False)
+
+
+@attrs.frozen(slots=True)
+class Hosted:
+    """``find_room``: the room runs on this process."""
+
+    room: Room
+
+
+@attrs.frozen(slots=True)
+class Elsewhere:
+    """``find_room``: room *room_id* runs on the process named *host*."""
+
+    room_id: str
+    host: str
+
+
+@attrs.frozen(slots=True)
+class Refusal:
+    """Why a connection is turned away: an ``error`` of docs/protocol.md (a key
+    of ``CLOSE_CODES``) and a human-readable detail."""
+
+    error: str
+    detail: str
+
+
+@attrs.frozen(slots=True)
+class Resume:
+    """A player presenting seat token *token* (``?token=``)."""
+
+    token: str
+
+
+@attrs.frozen(slots=True)
+class Watch:
+    """A spectator (``?watch=``)."""
+
+
+Entry = Resume | Watch
+
+
+@attrs.frozen(slots=True)
+class Admission:
+    """``LobbyView.admit`` said yes: *player* takes their seat back, or (``None``)
+    a spectator joins."""
+
+    room: Room
+    player: Player | None
+
+    async def enter(self, sock: Any) -> None:
+        """Give the seat to *sock*, or let it watch."""
+        if self.player is not None:
+            await self.room.resume(self.player, sock)
+        else:
+            await self.room.add_spectator(Spectator(sock))
+
+
+# ---------------------------------------------------------------------- the two sides
+
+
+class LobbyView(Protocol):
+    """What a backend may use of a lobby (:class:`rooms.Lobby` implements it)."""
+
+    @property
+    def name(self) -> str:
+        """Tells lobbies apart on a shared backend; the same on every process."""
+
+    @property
+    def n(self) -> int:
+        """Players per room."""
+
+    @property
+    def bands(self) -> Bands | None:
+        """Rating bands, or ``None`` when the lobby does not rate players."""
+
+    def open_room(self, room_id: str, key: LobbyKey, seats: Sequence[Seat], server: ws.Server) -> Room:
+        """Seat *seats* in order in a new room, register it (``add_room``), send
+        everyone ``matched``, resolve each seat's entrant, start the game."""
+
+    def admit(self, room_id: str, room: Room | None, entry: Entry) -> Admission | Refusal:
+        """Whether *entry* may enter room *room_id* (*room* ``None``: not here)."""
+
+
+class Backend(abc.ABC):
+    """Where a lobby's tickets and rooms live; what a new backend implements.
+
+    ``lobby`` arguments are the calling :class:`LobbyView`: a backend shared by
+    several lobbies tells them apart by ``lobby.name``.
+    """
+
+    __slots__ = ()
+
+    request_timeout: float = 0.0
+    """Seconds the lobby waits for a match that ``withdraw`` said is on its way."""
+
+    @property
+    @abc.abstractmethod
+    def secret(self) -> bytes | None:
+        """The seat-token secret every process of this backend shares (once known),
+        or ``None``: then a lobby without ``secret=`` draws its own."""
+
+    @abc.abstractmethod
+    def attach(self, lobby: LobbyView) -> None:
+        """Called once by each lobby that uses this backend, when it is built."""
+
+    @abc.abstractmethod
+    async def start(self, server: ws.Server) -> None:
+        """Called for every connection before anything else: connect and start
+        any background work, owned by *server* (idempotent)."""
+
+    @abc.abstractmethod
+    async def queue(self, lobby: LobbyView, ticket: Ticket) -> None:
+        """Queue *ticket* (its payload an :class:`Entrant`).  Whenever a group of
+        ``lobby.n`` is complete, the process hosting it calls
+        ``lobby.open_room``; an entrant of another process gets
+        ``Entrant.bridged``.  Whenever a queue changes, tell each entrant
+        still waiting in it its place (``Entrant.send``: a ``lobby`` status)."""
+
+    @abc.abstractmethod
+    def leave(self, ticket: Ticket) -> bool:
+        """Take *ticket* out of its queue now (its connection closed, or the wait
+        is over); True if it was waiting here.  Synchronous: called from close
+        callbacks."""
+
+    @abc.abstractmethod
+    async def withdraw(self, ticket: Ticket) -> bool:
+        """Take *ticket* out because the lobby's ``max_wait`` ran out; False if a
+        match got there first (then the lobby waits ``request_timeout`` for it)."""
+
+    @abc.abstractmethod
+    async def has_key(self, lobby: LobbyView, key: LobbyKey) -> bool | None:
+        """Whether anyone waits under *key* (a private code); ``None``: cannot tell."""
+
+    @abc.abstractmethod
+    def add_room(self, lobby: LobbyView, room: Room) -> None:
+        """A room of *lobby* opened on this process (from ``open_room``)."""
+
+    @abc.abstractmethod
     def remove_room(self, room: Room) -> None:
-        self._rooms.pop(room.id, None)
+        """A room hosted here ended."""
 
-    def get_room(self, room_id: str) -> Room | None:
-        return self._rooms.get(room_id)
+    @abc.abstractmethod
+    def rooms(self, lobby: LobbyView) -> list[Room]:
+        """The rooms of *lobby* running on this process."""
 
-    def rooms(self) -> list[Room]:
-        return list(self._rooms.values())
+    @abc.abstractmethod
+    def waiting_count(self, lobby: LobbyView) -> int:
+        """How many players of *lobby* wait on this process."""
+
+    @abc.abstractmethod
+    async def find_room(self, lobby: LobbyView, room_id: str) -> Hosted | Elsewhere | Refusal | None:
+        """Where room *room_id* runs, for a reconnect or a spectator: here, on
+        another process, unknown (``None``), or a :class:`Refusal` when the
+        backend cannot tell now."""
+
+    @abc.abstractmethod
+    async def request_seat(self, lobby: LobbyView, sock: ws.WebSocket, where: Elsewhere, entry: Entry) -> Any:
+        """Ask the host of ``where`` to let *sock* in (its backend asks its lobby's
+        ``admit``): a handle for :meth:`relay`, or a :class:`Refusal`.  Only
+        called after ``find_room`` answered :class:`Elsewhere`."""
+
+    @abc.abstractmethod
+    async def relay(self, handle: Any) -> None:
+        """Carry a player to the remote room of *handle* (from :class:`Bridged` or
+        ``request_seat``) and back, until either end closes."""

@@ -6,8 +6,12 @@
      ├── DecodeError      a client's message is not valid JSON / msgpack
      └── TurnTimeout      a player's time ran out (also a TimeoutError); ``.player``, ``.flagged``
 
-A player who leaves for good reaches the game as :class:`ws.Closed`, as in the
-seed: ``exc.player`` is the :class:`rooms.Player` and ``exc.socket`` the
+    ws.Closed (an asyncio.CancelledError)
+     └── PlayerLeft       a seated player left for good; ``.player``
+
+A player who leaves for good reaches the game as :class:`PlayerLeft`, a
+:class:`ws.Closed` as in the seed (game code catching ``ws.Closed`` sees it
+too): ``exc.player`` is the :class:`rooms.Player` and ``exc.socket`` the
 connection that went away.  A move out of turn is answered with a
 ``not_your_turn`` error message; it never raises in the game.
 """
@@ -16,7 +20,9 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["RoomsError", "DecodeError", "TurnTimeout", "CLOSE_CODES"]
+import ws
+
+__all__ = ["RoomsError", "DecodeError", "TurnTimeout", "PlayerLeft", "CLOSE_CODES"]
 
 
 class RoomsError(Exception):
@@ -34,6 +40,24 @@ class TurnTimeout(RoomsError, TimeoutError):
         super().__init__(f"{'flag fell for' if flagged else 'turn timed out for'} {player!r}")
         self.player = player
         self.flagged = flagged
+
+
+class PlayerLeft(ws.Closed):
+    """A seated player left for good (no ``reconnect``, a deliberate close, or
+    the grace time ran out): raised in the game by ``receive``, ``turn`` and
+    ``async for``.  ``player`` is the :class:`rooms.Player`; ``code`` and
+    ``reason`` say how they left; ``socket`` is the connection that went away."""
+
+    def __init__(self, player: Any, *, code: int = 1006, reason: str = "", socket: Any = None) -> None:
+        super().__init__(None, code=code, reason=reason, socket=socket)
+        self.player = player
+
+    def __reduce__(self) -> Any:  # keep the player when copied
+        return (_rebuild_player_left, (self.player, self.code, self.reason))
+
+
+def _rebuild_player_left(player: Any, code: int, reason: str) -> PlayerLeft:
+    return PlayerLeft(player, code=code, reason=reason)
 
 
 # Close codes the rooms layer sends (RFC 6455 7.4.2: 4000-4999 are ours to define).

@@ -3,10 +3,12 @@
 A lobby is a request handler (mount it with ``app.route``).  Each connection
 either waits for a match, takes back a held seat (``?token=``), or watches a
 running room (``?watch=<room id>``).  Like ``ws.aggregate`` it gathers n
-connections and calls one handler with all of them; unlike it, matching goes
-through a :class:`rooms.matching.Matchmaker` (modes, private codes, rating
-bands), and the game runs in a task owned by the server rather than by the
-last player's connection, so it survives any one player's reconnect.
+connections and calls one handler with all of them; unlike it, matching
+goes through its :class:`rooms.Backend` (modes, private codes, rating bands;
+in memory or across a cluster), and the game runs in a task owned by the
+server rather than by the last player's connection, so it survives any one
+player's reconnect.  The lobby decides; the backend stores and transports
+(see :mod:`rooms.backend` for the contract between them).
 """
 
 from __future__ import annotations
@@ -18,17 +20,20 @@ import logging
 import secrets
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import Any
 
 import ws
 from ws.exceptions import closed_in_group
 
-from .backend import MemoryBackend
-from .exceptions import CLOSE_CODES, TurnTimeout
-from .matching import Bands, Ticket
+from . import wire
+from .backend import Admission, Backend, Elsewhere, Entrant, Entry, Refusal, Resume, Seat, Seated, Watch
+from .codec import encode_text
+from .exceptions import CLOSE_CODES, PlayerLeft, TurnTimeout
+from .matching import Bands, LobbyKey, Ticket
+from .memory import MemoryBackend
 from .room import Player, Room, RoomEvent, Spectator
-from .tokens import TokenSigner
+from .tokens import SeatToken, TokenSigner
 
 __all__ = ["Lobby", "lobby"]
 
@@ -76,7 +81,7 @@ class Lobby:
         on_spectate: Callable[[Room, Spectator], Any] | None = None,
         spectators: bool = True,
         secret: bytes | str | None = None,
-        backend: Any = None,
+        backend: Backend | None = None,
         name: str | None = None,
         keep_results: int = 100,
         max_buffer: int | None = 2**20,
@@ -97,22 +102,33 @@ class Lobby:
         self.on_resume = on_resume
         self.on_spectate = on_spectate
         self.allow_spectators = spectators
-        self.tokens = TokenSigner(secret)
+        self._tokens = TokenSigner(secret)
+        self._shared: tuple[bytes, TokenSigner] | None = None  # the backend's secret and its signer
         self.secret_given = secret is not None
         self.bands = bands if rating is not None else None
-        self.name = name or getattr(game, "__name__", "lobby")
-        # A cluster backend (rooms.RedisBackend) is shared by the lobbies of a
-        # process; ``attach`` gives this lobby its own view of it.
-        self.backend = backend.attach(self) if hasattr(backend, "attach") else backend or MemoryBackend(n, bands=self.bands)
-        self._cluster = getattr(self.backend, "distributed", False)
+        self.name: str = name or str(getattr(game, "__name__", "lobby"))
+        self.backend: Backend = backend if backend is not None else MemoryBackend(n, bands=self.bands)
+        self.backend.attach(self)
         self.max_buffer = max_buffer
         self.results: deque[tuple[str, Any]] = deque(maxlen=keep_results)
         self._auth = auth
         ws.endpoint(**endpoint_options)  # a misspelt option fails here, not on every connection
         self._endpoint_options = endpoint_options
         self._numbers = itertools.count(1)
-        self._tick: asyncio.TimerHandle | None = None
         self.__name__ = getattr(game, "__name__", "lobby")
+
+    @property
+    def tokens(self) -> TokenSigner:
+        """The signer of this lobby's seat tokens: from its own ``secret=`` when
+        given, else from the secret its backend's processes share (once known),
+        else from 32 random bytes drawn for this lobby."""
+        if not self.secret_given:
+            shared = self.backend.secret
+            if shared is not None:
+                if self._shared is None or self._shared[0] != shared:
+                    self._shared = (shared, TokenSigner(shared))
+                return self._shared[1]
+        return self._tokens
 
     # ------------------------------------------------------------------ request handler
 
@@ -126,45 +142,31 @@ class Lobby:
             if not code:
                 raise ws.HTTPError(400, "empty room code")
         new_code = code == "NEW"
-        key = None
+        key: LobbyKey | None = None
         if token is None and watch is None:
             mode = self.mode(request) if self.mode is not None else None
             if new_code:
                 code = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(6))
-            key = (request.path, mode, code)
+            key = LobbyKey(request.path, mode, code)
         # Before the upgrade, so that the hook can refuse with ws.HTTPError(400).
         rating = float(self.rating(request)) if self.rating is not None and key is not None else None
         sock = ws.accept(request, **self._endpoint_options)
         try:
-            if self._cluster:
-                await self._cluster_call(request, sock, identity, key, code, new_code, token, watch, rating)
-            elif token is not None:
+            await self.backend.start(request.server)
+            if token is not None:
                 await self._resume(sock, token)
             elif watch is not None:
                 await self._watch(sock, watch)
-            elif code is not None and not new_code and not self.backend.has_key(key):
-                await self._refuse(sock, "unknown_room", f"no private room with code {code}")
-            else:
-                await self._wait_for_match(request, sock, identity, key, code, rating)
+            elif key is not None:  # (always, when neither token nor watch)
+                if code is not None and not new_code and not await self.backend.has_key(self, key):
+                    await self._refuse(sock, Refusal("unknown_room", f"no private room with code {code}"))
+                else:
+                    await self._wait_for_match(request, sock, identity, key, rating)
         except ws.Closed:
             pass
         finally:
             await _drain_close(sock)
         return None
-
-    async def _cluster_call(self, request, sock, identity, key, code, new_code, token, watch, rating) -> None:
-        """The same three paths on a cluster backend: matching, reconnects and
-        watching may all involve rooms hosted by other processes."""
-        backend = self.backend
-        await backend.start(request.server)
-        if token is not None:
-            await backend.resume(sock, token)
-        elif watch is not None:
-            await backend.watch(sock, watch)
-        elif code is not None and not new_code and not await backend.has_key(key):
-            await self._refuse(sock, "unknown_room", f"no private room with code {code}")
-        else:
-            await backend.wait_for_match(request, sock, identity, key, rating)
 
     async def _identify(self, request: ws.Request) -> Any:
         if self._auth is None:
@@ -178,47 +180,45 @@ class Lobby:
             identity = {**identity, "name": f"player-{next(self._numbers)}"}
         return identity
 
-    async def _refuse(self, sock: ws.WebSocket, error: str, detail: str) -> None:
-        sock.text(_json({"type": "error", "error": error, "detail": detail}))
-        await sock.close(CLOSE_CODES[error], detail[:100])
+    async def _refuse(self, sock: ws.WebSocket, refusal: Refusal) -> None:
+        sock.text(encode_text(wire.error(refusal.error, refusal.detail)))
+        await sock.close(CLOSE_CODES[refusal.error], refusal.detail[:100])
 
     # ------------------------------------------------------------------ waiting
 
     async def _wait_for_match(
-        self, request: ws.Request, sock: ws.WebSocket, identity: Any, key: Hashable, code: str | None, rating: float | None
+        self, request: ws.Request, sock: ws.WebSocket, identity: Any, key: LobbyKey, rating: float | None
     ) -> None:
-        loop = asyncio.get_running_loop()
-        matched: asyncio.Future[tuple[Room, Player]] = loop.create_future()
-        ticket = Ticket(secrets.token_hex(8), key, time.monotonic(), rating, _Waiting(sock, identity, matched, request))
-        left = loop.create_future()
+        backend = self.backend
+        entrant = Entrant(sock, identity, request)
+        ticket = Ticket(secrets.token_hex(8), key, time.monotonic(), rating, entrant)
+        left = asyncio.get_running_loop().create_future()
 
         def on_close(_: ws.WebSocket) -> None:
-            if self.backend.leave(ticket.id):
-                self._announce(key)
+            backend.leave(ticket)
             if not left.done():
                 left.set_result(None)
 
         sock.add_close_callback(on_close)
         try:
-            groups = self.backend.join(ticket)
-            self._announce(key)
-            for group in groups:
-                self._start(group, request)
-            self._schedule_tick()
-            done, _ = await asyncio.wait([matched, left], timeout=self.max_wait, return_when=asyncio.FIRST_COMPLETED)
+            await backend.queue(self, ticket)
+            done, _ = await asyncio.wait([entrant.matched, left], timeout=self.max_wait, return_when=asyncio.FIRST_COMPLETED)
             if not done:
-                if self.backend.leave(ticket.id):
-                    self._announce(key)
-                await self._refuse(sock, "lobby_timeout", f"no match within {self.max_wait:g} s")
-                return
-            if not matched.done():
+                if await backend.withdraw(ticket):
+                    await self._refuse(sock, Refusal("lobby_timeout", f"no match within {self.max_wait:g} s"))
+                    return
+                if entrant.waiting:  # matched just now, elsewhere: the group is on its way
+                    await asyncio.wait([entrant.matched, left], timeout=backend.request_timeout, return_when=asyncio.FIRST_COMPLETED)
+            if entrant.waiting:
                 return  # left while waiting
-            room, player = matched.result()
+            match = entrant.matched.result()
         finally:
             sock.remove_close_callback(on_close)
-            if self.backend.leave(ticket.id):
-                self._announce(key)
-        await self._hold(room, sock)
+            backend.leave(ticket)
+        if isinstance(match, Seated):
+            await self._hold(match.room, sock)
+        else:
+            await backend.relay(match.handle)
 
     async def _hold(self, room: Room, sock: ws.WebSocket) -> None:
         """This connection's task lives until the room ends or the socket goes."""
@@ -230,63 +230,25 @@ class Lobby:
 
         sock.add_close_callback(on_close)
         try:
-            await asyncio.wait([gone, room._done], return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait([gone, room.ended_future], return_when=asyncio.FIRST_COMPLETED)
         finally:
             sock.remove_close_callback(on_close)
 
-    def _announce(self, key: Hashable) -> None:
-        """Tell everyone waiting under *key* how many of n are here, and their place."""
-        waiting = self.backend.waiting(key)
-        for position, ticket in enumerate(waiting, 1):
-            status = {"type": "lobby", "have": len(waiting), "need": self.n, "position": position}
-            if key[2] is not None:
-                status["code"] = key[2]
-            if not ticket.payload.sock.closed:
-                ticket.payload.sock.text(_json(status))
-
-    def _schedule_tick(self) -> None:
-        """With rating bands, re-match while anyone waits: bands widen with time."""
-        if self.rating is None or self._tick is not None or not len(self.backend):
-            return
-        self._tick = asyncio.get_running_loop().call_later(0.5, self._on_tick)
-
-    def _on_tick(self) -> None:
-        self._tick = None
-        groups = self.backend.tick()
-        for group in groups:
-            self._start(group, group[0].payload.request)
-        for key in {group[0].key: None for group in groups}:
-            self._announce(key)  # those still waiting there moved up
-        self._schedule_tick()
-
     # ------------------------------------------------------------------ seating
 
-    def _start(self, group: list[Ticket], request: ws.Request) -> None:
-        """Seat a complete group and start its game in a server-owned task."""
-        alive = [t for t in group if not t.payload.sock.closed]
-        if len(alive) < len(group):
-            # Someone left while being seated: the others go back to their place.
-            for ticket in alive:
-                for regroup in self.backend.join(ticket):
-                    self._start(regroup, request)
-            for ticket in {t.key: t for t in alive}.values():
-                self._announce(ticket.key)
-            return
-        room_id = secrets.token_urlsafe(9).replace(".", "")
-        seats = [(t.payload.identity, t.payload.sock) for t in group]
-        room, players = self._open_room(room_id, seats, group[0].key, request.server)
-        for ticket, player in zip(group, players):
-            ticket.payload.matched.set_result((room, player))
-        request.server.spawn(self._run(room))
+    def open_room(self, room_id: str, key: LobbyKey, seats: Sequence[Seat], server: ws.Server) -> Room:
+        """Seat *seats* in order in a new room *room_id*, register it with the
+        backend and send everyone ``matched``; resolve the entrant of each seat
+        that waited here, and start the game in a task owned by *server*.
 
-    def _open_room(self, room_id: str, seats: list[tuple[Any, Any]], key: Hashable, server: ws.Server) -> tuple[Room, list[Player]]:
-        """Create the room for *seats* (identity, socket) in seat order, register it
-        with the backend and send everyone ``matched``.  The caller starts the game."""
+        The backend calls it on the process that hosts a complete group.
+        """
         players = []
-        for seat, (identity, sock) in enumerate(seats):
-            token, parsed = self.tokens.issue(room_id, seat)
-            name = identity.get("name") if isinstance(identity, dict) else str(identity)
-            players.append(Player(seat, name, identity, sock, token=token, nonce=parsed.nonce))
+        for number, seat in enumerate(seats):
+            token, parsed = self.tokens.issue(room_id, number)
+            identity = seat.identity
+            name: Any = identity.get("name") if isinstance(identity, dict) else str(identity)
+            players.append(Player(number, name, identity, seat.sock, token=token, nonce=parsed.nonce))
         room = Room(
             room_id,
             players,
@@ -298,27 +260,22 @@ class Lobby:
             is_shutting_down=lambda: server.closing,
             max_buffer=self.max_buffer,
         )
-        self.backend.add_room(room)
+        self.backend.add_room(self, room)
+        everyone = [p.info() for p in players]
         for player in players:
-            player.send(
-                {
-                    "type": "matched",
-                    "room": room_id,
-                    "seat": player.seat,
-                    "token": player.token,
-                    "reconnect": self.reconnect,
-                    "players": [p.info() for p in players],
-                }
-            )
-        return room, players
+            player.send(wire.matched(room_id, player.seat, player.token, self.reconnect, everyone))
+        for seat, player in zip(seats, players):
+            if seat.entrant is not None:
+                seat.entrant.seated(room, player)
+        server.spawn(self._run(room))
+        return room
 
     async def _run(self, room: Room) -> None:
         code, reason, result = 1000, "game over", None
         try:
             result = await self.game(room)
         except ws.Closed as exc:
-            player = getattr(exc, "player", None)
-            result = {"reason": "player_left", "player": player.info() if player else None}
+            result = _player_left(exc)
         except TurnTimeout as exc:
             # A time-out the game did not handle is still a result, not a crash.
             player = exc.player
@@ -330,8 +287,7 @@ class Lobby:
                 logger.error("error in game %s of room %s", self.__name__, room.id, exc_info=errors)
                 code, reason = 1011, "internal error"
             else:
-                player = getattr(closed, "player", None)
-                result = {"reason": "player_left", "player": player.info() if player else None}
+                result = _player_left(closed)
         except asyncio.CancelledError:
             code, reason = 1001, "server shutting down"
             raise
@@ -339,7 +295,7 @@ class Lobby:
             logger.exception("error in game %s of room %s", self.__name__, room.id)
             code, reason = 1011, "internal error"
         finally:
-            room._end(result, code, reason)
+            room.end(result, code, reason)
             self.backend.remove_room(room)
             if code == 1000:
                 self.results.append((room.id, result))
@@ -349,70 +305,96 @@ class Lobby:
     async def _resume(self, sock: ws.WebSocket, text: str) -> None:
         token = self.tokens.verify(text)
         if token is None:
-            await self._refuse(sock, "invalid_token", "invalid seat token")
+            await self._refuse(sock, _INVALID_TOKEN)
             return
-        room = self.backend.get_room(token.room_id)
-        found = self._check_seat(room, token)
-        if isinstance(found, tuple):
-            await self._refuse(sock, *found)
-            return
-        await room.resume(found, sock)
-        await self._hold(room, sock)
-
-    def _check_seat(self, room: Room | None, token: Any) -> Player | tuple[str, str]:
-        """The player a verified seat *token* may take back, or ``(error, detail)``."""
-        if room is None or room.ended:
-            return "unknown_room", "this room is over or unknown"
-        if token.seat >= len(room.players):
-            return "invalid_token", "invalid seat token"
-        player = room.players[token.seat]
-        if player.nonce != token.nonce:
-            return "invalid_token", "invalid seat token"
-        if player.expired:
-            return "seat_expired", "the grace time for this seat is over"
-        if player.gone or not self.reconnect:
-            return "seat_unavailable", "this seat is no longer held"
-        return player
+        await self._enter(sock, token.room_id, Resume(text))
 
     async def _watch(self, sock: ws.WebSocket, room_id: str) -> None:
-        room = self.backend.get_room(room_id)
-        if not self.allow_spectators or room is None or room.ended:
-            await self._refuse(sock, "unknown_room", "no running room with this id")
+        if not self.allow_spectators:
+            await self._refuse(sock, _NO_RUNNING_ROOM)
             return
-        await room.add_spectator(Spectator(sock))
-        await self._hold(room, sock)
+        await self._enter(sock, room_id, Watch())
+
+    async def _enter(self, sock: ws.WebSocket, room_id: str, entry: Entry) -> None:
+        """A reconnect or a spectator: to the room here, or bridged to its host."""
+        backend = self.backend
+        where = await backend.find_room(self, room_id)
+        if isinstance(where, Refusal):
+            await self._refuse(sock, where)
+            return
+        if isinstance(where, Elsewhere):
+            handle = await backend.request_seat(self, sock, where, entry)
+            if isinstance(handle, Refusal):
+                await self._refuse(sock, handle)
+            else:
+                await backend.relay(handle)
+            return
+        admission = self.admit(room_id, where.room if where is not None else None, entry)
+        if isinstance(admission, Refusal):
+            await self._refuse(sock, admission)
+            return
+        await admission.enter(sock)
+        await self._hold(admission.room, sock)
+
+    def admit(self, room_id: str, room: Room | None, entry: Entry) -> Admission | Refusal:
+        """Whether *entry* may enter room *room_id* (*room* ``None``: not running
+        here): a seat token's player takes the seat back, a spectator watches.
+
+        The lobby asks it for connections of its own; on a cluster the room's
+        host asks it for players arriving through another process.
+        """
+        if isinstance(entry, Watch):
+            if not self.allow_spectators or room is None or room.ended:
+                return _NO_RUNNING_ROOM
+            return Admission(room, None)
+        token = self.tokens.verify(entry.token)
+        if token is None or token.room_id != room_id:
+            return _INVALID_TOKEN
+        found = self._check_seat(room, token)
+        if isinstance(found, Refusal):
+            return found
+        return Admission(found[0], found[1])
+
+    def _check_seat(self, room: Room | None, token: SeatToken) -> tuple[Room, Player] | Refusal:
+        """The player a verified seat *token* may take back, or why not."""
+        if room is None or room.ended:
+            return Refusal("unknown_room", "this room is over or unknown")
+        if token.seat >= len(room.players):
+            return _INVALID_TOKEN
+        player = room.players[token.seat]
+        if player.nonce != token.nonce:
+            return _INVALID_TOKEN
+        if player.expired:
+            return Refusal("seat_expired", "the grace time for this seat is over")
+        if player.gone or not self.reconnect:
+            return Refusal("seat_unavailable", "this seat is no longer held")
+        return room, player
 
     # ------------------------------------------------------------------ introspection
 
     @property
     def rooms(self) -> list[Room]:
-        """The rooms running now."""
-        return self.backend.rooms()
+        """The rooms running now (on a cluster: hosted by this process)."""
+        return self.backend.rooms(self)
 
     def waiting(self) -> int:
         """How many players are waiting for a match (on a cluster: in this process)."""
-        return len(self.backend)
+        return self.backend.waiting_count(self)
 
 
-class _Waiting:
-    __slots__ = ("sock", "identity", "matched", "request")
+_INVALID_TOKEN = Refusal("invalid_token", "invalid seat token")
+_NO_RUNNING_ROOM = Refusal("unknown_room", "no running room with this id")
 
-    def __init__(self, sock: ws.WebSocket, identity: Any, matched: asyncio.Future, request: ws.Request) -> None:
-        self.sock = sock
-        self.identity = identity
-        self.matched = matched
-        self.request = request
+
+def _player_left(exc: ws.Closed) -> dict[str, Any]:
+    """The result of a game that let a player's leaving escape."""
+    player = exc.player if isinstance(exc, PlayerLeft) else None
+    return {"reason": "player_left", "player": player.info() if player else None}
 
 
 async def _drain_close(sock: ws.WebSocket) -> None:
     sock.close(1000, "")
     await sock.wait_closed()
-
-
-def _json(obj: Any) -> str:
-    from .codec import encode_text
-
-    return encode_text(obj)
 
 
 def lobby(n: int, **options: Any) -> Callable[[Callable[[Room], Awaitable[Any]]], Lobby]:

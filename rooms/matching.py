@@ -22,11 +22,25 @@ from collections.abc import Hashable, Iterable
 
 import attrs
 
-__all__ = ["Ticket", "Bands", "Matchmaker"]
+__all__ = ["LobbyKey", "Ticket", "Bands", "Matchmaker"]
 
 
 def _joined_at(ticket: Ticket) -> float:
     return ticket.joined_at
+
+
+@attrs.frozen(slots=True)
+class LobbyKey:
+    """What a lobby queues a player under: only tickets with equal keys are matched.
+
+    ``path`` is the request path, ``mode`` what the lobby's ``mode(request)``
+    returned (``None`` without modes) and ``code`` the private room code
+    (``None`` for the public queue).  Frozen and hashable, so it keys dicts.
+    """
+
+    path: str
+    mode: Hashable = None
+    code: str | None = None
 
 
 @attrs.define(slots=True, eq=False)

@@ -3,7 +3,8 @@
 A room reads all its players through one :class:`ws.Mux`, so no task runs per
 player.  Disconnects are handled here: the others are told, and with
 ``reconnect`` the seat is held for a grace time; a player who is gone for good
-reaches the game as :class:`ws.Closed` naming them (``exc.player``).
+reaches the game as :class:`rooms.PlayerLeft`, a :class:`ws.Closed` naming
+them (``exc.player``).
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ import attrs
 
 import ws
 
-from . import codec
-from .exceptions import CLOSE_CODES, DecodeError, TurnTimeout
+from . import codec, wire
+from .exceptions import CLOSE_CODES, DecodeError, PlayerLeft, TurnTimeout
+from .matching import LobbyKey
 from .turns import Clock
 
 __all__ = ["Player", "Spectator", "Room", "RoomEvent"]
@@ -122,7 +124,7 @@ class Room:
         room_id: str,
         players: list[Player],
         *,
-        key: Any = None,
+        key: LobbyKey | None = None,
         reconnect: float | None = None,
         on_event: Callable[[RoomEvent], Any] | None = None,
         on_resume: Callable[[Room, Player], Any] | None = None,
@@ -132,9 +134,9 @@ class Room:
     ) -> None:
         self.id = room_id
         self.key = key
-        # The lobby's key is (path, mode, private code); mode and code are public.
-        self.mode: Any = key[1] if isinstance(key, tuple) and len(key) == 3 else None
-        self.code: str | None = key[2] if isinstance(key, tuple) and len(key) == 3 else None
+        # The lobby's key: its mode and private code are public.
+        self.mode: Any = key.mode if isinstance(key, LobbyKey) else None
+        self.code: str | None = key.code if isinstance(key, LobbyKey) else None
         self.players = players
         self.spectators: list[Spectator] = []
         self.reconnect = reconnect
@@ -195,8 +197,9 @@ class Room:
     async def receive(self) -> tuple[Player, Any]:
         """The next decoded message from a seated player.
 
-        Raises :class:`ws.Closed` with ``exc.player`` when a player has left for
-        good (no reconnect, a deliberate close, or the grace time ran out).
+        Raises :class:`PlayerLeft` (a :class:`ws.Closed`) with ``exc.player`` when
+        a player has left for good (no reconnect, a deliberate close, or the
+        grace time ran out).
         """
         while True:
             if self._pending:
@@ -211,14 +214,14 @@ class Room:
                 continue
             who = self._by_sock.get(sock)
             if isinstance(who, Spectator):
-                who.send({"type": "error", "error": "spectator", "detail": "spectators cannot act"})
+                who.send(wire.error("spectator", "spectators cannot act"))
                 continue
             if who is None or who.sock is not sock:
                 continue  # a socket replaced by a reconnect
             try:
                 return who, codec.decode(raw)
             except DecodeError as err:
-                who.send({"type": "error", "error": "bad_message", "detail": str(err)})
+                who.send(wire.error("bad_message", str(err)))
 
     def __aiter__(self) -> Room:
         return self
@@ -253,11 +256,11 @@ class Room:
                 while True:
                     who, message = await self.receive()
                     if who is not player:
-                        who.send({"type": "error", "error": "not_your_turn", "detail": f"it is {player.name}'s turn"})
+                        who.send(wire.error("not_your_turn", f"it is {player.name}'s turn"))
                         continue
                     problem = validate(message) if validate is not None else None
                     if problem:
-                        who.send({"type": "error", "error": "illegal_move", "detail": str(problem)})
+                        who.send(wire.error("illegal_move", str(problem)))
                         continue
                     moved = True
                     return message
@@ -296,20 +299,18 @@ class Room:
         if self.reconnect and code != 1000 and not self._shutting_down():
             player.away_since = time.monotonic()
             player._grace = self._loop.call_later(self.reconnect, self._expire, player)
-            self.broadcast({"type": "player_left", "player": player.info(), "reconnect": self.reconnect})
+            self.broadcast(wire.player_left(player.info(), self.reconnect))
             self._emit("left", player, code)
             return
         self._leave_for_good(player, code, sock.close_reason or "player left")
 
-    def _gone_error(self, player: Player, reason: str, code: int = 1006) -> ws.Closed:
-        closed = ws.Closed(None, code=code, reason=reason, socket=player.last_sock)
-        closed.player = player  # type: ignore[attr-defined]
-        return closed
+    def _gone_error(self, player: Player, reason: str, code: int = 1006) -> PlayerLeft:
+        return PlayerLeft(player, code=code, reason=reason, socket=player.last_sock)
 
     def _leave_for_good(self, player: Player, code: int | str, reason: str) -> None:
         """Tell everyone, and queue the seed's Closed naming *player* for the game."""
         player.gone = True
-        self.broadcast({"type": "player_left", "player": player.info(), "reconnect": None})
+        self.broadcast(wire.player_left(player.info(), None))
         self._emit("left", player, code)
         self._pending.append(self._gone_error(player, reason, code if isinstance(code, int) else 1006))
         if self._mux is not None:
@@ -336,21 +337,13 @@ class Room:
             self._by_sock.pop(old, None)
             if self._mux is not None:
                 self._mux.discard(old)
-            old.text(codec.encode_text({"type": "error", "error": "replaced", "detail": "this seat was taken by a new connection"}))
+            old.text(codec.encode_text(wire.error("replaced", "this seat was taken by a new connection")))
             old.close(CLOSE_CODES["replaced"], "replaced by a new connection")
         if self._mux is not None:
             self._mux.add(sock)
         state = await _call_hook(self._on_resume, self, player, default=self.state)
-        player.send(
-            {
-                "type": "resumed",
-                "room": self.id,
-                "seat": player.seat,
-                "players": [p.info() for p in self.players],
-                "state": state,
-            }
-        )
-        self.broadcast({"type": "player_returned", "player": player.info()}, exclude=[player])
+        player.send(wire.resumed(self.id, player.seat, [p.info() for p in self.players], state))
+        self.broadcast(wire.player_returned(player.info()), exclude=[player])
         self._emit("returned", player)
 
     async def add_spectator(self, spectator: Spectator) -> None:
@@ -361,7 +354,7 @@ class Room:
         if self._mux is not None:
             self._mux.add(spectator.sock)
         state = await _call_hook(self._on_spectate, self, spectator, default=self.state)
-        spectator.send({"type": "spectating", "room": self.id, "players": [p.info() for p in self.players], "state": state})
+        spectator.send(wire.spectating(self.id, [p.info() for p in self.players], state))
 
     # ------------------------------------------------------------------ ending
 
@@ -372,8 +365,11 @@ class Room:
             except Exception:
                 logger.exception("error in on_event hook for room %s", self.id)
 
-    def _end(self, result: Any, code: int, reason: str) -> None:
-        """Record the result, tell everyone, close every socket (called once)."""
+    def end(self, result: Any, code: int = 1000, reason: str = "game over") -> None:
+        """End the room: record *result*, send everyone ``ended``, close every
+        socket with *code* and *reason*.  The lobby calls it when the game is
+        over (1000 with its result; 1011 after an error, 1001 at shutdown, with
+        ``result`` ``None``); later calls do nothing."""
         if self.ended:
             return
         self.ended = True
@@ -382,10 +378,7 @@ class Room:
             if player._grace is not None:
                 player._grace.cancel()
                 player._grace = None
-        if code == 1000:
-            self.broadcast({"type": "ended", "room": self.id, "result": result})
-        else:
-            self.broadcast({"type": "ended", "room": self.id, "result": None, "error": reason})
+        self.broadcast(wire.ended(self.id, result) if code == 1000 else wire.ended(self.id, error=reason))
         if self._mux is not None:
             self._mux.close()
         for sock in [p.sock for p in self.players if p.sock is not None] + [s.sock for s in self.spectators]:
@@ -397,3 +390,9 @@ class Room:
     async def wait_ended(self) -> Any:
         """Wait until the game is over; return its result."""
         return await asyncio.shield(self._done)
+
+    @property
+    def ended_future(self) -> asyncio.Future[Any]:
+        """A future resolved with the result when the room ends, to wait on next
+        to others (``asyncio.wait``) without a task.  Shared: never cancel it."""
+        return self._done

@@ -1,6 +1,7 @@
-"""The Lua scripts of :mod:`rooms.redis_backend`: every change to the waiting
-queues is one script, so Redis runs it atomically and no two processes can seat
-the same ticket twice, whatever the timing.
+"""The cluster's Lua scripts: every change to the waiting queues is one script,
+so Redis runs it atomically and no two processes can seat the same ticket
+twice, whatever the timing.  :mod:`rooms.cluster.queues` runs JOIN, LEAVE and
+TICK, :mod:`rooms.cluster.presence` SWEEP, :mod:`rooms.cluster.bus` SEND.
 
 Matching follows :mod:`rooms.matching` (first come, first served per key; n per
 group; rating bands that widen while a ticket waits, greedy fill from the oldest
@@ -27,7 +28,7 @@ replicated primary), not with Redis Cluster.
 
 from __future__ import annotations
 
-__all__ = ["COMMON", "JOIN", "LEAVE", "TICK", "SWEEP", "SEND"]
+__all__ = ["COMMON", "JOIN", "LEAVE", "TICK", "SWEEP", "SEND", "INBOX_MAXLEN"]
 
 INBOX_MAXLEN = 100_000  # a safety cap: readers trim their inbox as they read
 

@@ -1,0 +1,307 @@
+"""``RedisBackend``: this process's membership in a cluster, and the
+:class:`rooms.Backend` its lobbies use.
+
+It wires the parts together and runs their loops: the :class:`Store` (the
+Redis connection), the :class:`Bus` (inbox and outbox), :class:`Presence`,
+:class:`Queues`, :class:`Bridges` and :class:`Requests`; each does one job and
+they call each other only through public methods.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import socket
+from typing import Any
+
+import ws
+
+from ..backend import Backend, Elsewhere, Entry, Hosted, LobbyView, Refusal
+from ..matching import LobbyKey, Ticket
+from ..room import Room
+from .bridge import Bridge, Bridges
+from .bus import Bus
+from .local import Local
+from .presence import Presence
+from .queues import Queues
+from .requests import Requests
+from .store import HAVE_REDIS, REDIS_ERRORS, Store
+
+__all__ = ["RedisBackend"]
+
+logger = logging.getLogger("rooms.redis")
+
+
+class RedisBackend(Backend):
+    """This process's membership in a cluster sharing one Redis server.
+
+    ``url`` is a ``redis://`` (or ``rediss://``, ``unix://``) URL; ``prefix``
+    starts every key, so several apps can share one Redis; ``node_id`` names this
+    process (unique in the cluster; default: host name, pid and a random part).
+    A dead process is noticed within ``node_ttl + heartbeat`` seconds.  ``secret``
+    signs seat tokens (any process must accept any token): pass the same value to
+    every process, or leave it out and the first process stores a random one in
+    Redis for the others.
+
+    Pass one backend to every lobby of the app (``rooms.Lobby(..., backend=b)``);
+    lobbies are told apart by their ``name`` (default: the game function's name),
+    which must be the same on every process.  The backend starts with the first
+    request (or ``await backend.start(server)``); its tasks are owned by the
+    server and end when the server closes.
+    """
+
+    def __init__(
+        self,
+        url: str = "redis://127.0.0.1:6379/0",
+        *,
+        prefix: str = "rooms:",
+        node_id: str | None = None,
+        heartbeat: float = 1.0,
+        node_ttl: float = 5.0,
+        secret: bytes | str | None = None,
+        request_timeout: float = 5.0,
+    ) -> None:
+        if not HAVE_REDIS:
+            raise RuntimeError("RedisBackend needs the redis package: pip install 'wsrooms[redis]'")
+        if node_ttl <= heartbeat:
+            raise ValueError("node_ttl must be longer than the heartbeat")
+        self.url = url
+        self.prefix = prefix
+        self.node = node_id or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+        self.instance = f"{self.node}/{secrets.token_hex(4)}"  # this run of the process
+        self.heartbeat = heartbeat
+        self.node_ttl = node_ttl
+        self.request_timeout = request_timeout
+        self._started: asyncio.Future[None] | None = None
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+        block_ms = max(50, int(min(heartbeat, 1.0) * 1000))  # the inbox's blocking reads
+        self._store = store = Store(url, prefix, self.node, self.instance, block_ms=block_ms)
+        self._local = Local()
+        self._bus = Bus(store, self._should_stop)
+        self._bridges = Bridges(self._bus)
+        self._requests = Requests(self._bus, self._bridges, self._local, self.node, request_timeout)
+        self._queues = Queues(store, self._bus, self._bridges, self._local, self._should_stop)
+        self._presence = Presence(
+            store,
+            self._bus,
+            _Members(store, self._bus, self._bridges, self._requests, self._queues, self._local),
+            self._should_stop,
+            heartbeat=heartbeat,
+            node_ttl=node_ttl,
+            secret=secret.encode() if isinstance(secret, str) else secret,
+        )
+        store.on_pause = self._queues.pause
+
+    def __repr__(self) -> str:
+        return f"<RedisBackend {self.node} {self.url} prefix={self.prefix!r}>"
+
+    @property
+    def paused(self) -> bool:
+        """True while Redis cannot be reached (matching is paused)."""
+        return self._store.paused
+
+    @property
+    def secret(self) -> bytes | None:
+        """The seat-token secret: the configured one, or the one stored in Redis
+        (known once this process has reached Redis)."""
+        return self._presence.secret
+
+    def attach(self, lobby: LobbyView) -> None:
+        self._local.attach(lobby)
+
+    def statistics(self) -> dict[str, int]:
+        """What this process holds: waiting tickets, hosted rooms, bridges, queued messages."""
+        return {
+            "waiting": len(self._queues),
+            "rooms": len(self._local),
+            "remote_players": self._bridges.remote_count,
+            "bridged_players": self._bridges.bridged_count,
+            "outbound": len(self._bus),
+        }
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self, server: ws.Server | None = None) -> None:
+        """Connect and start the background tasks (owned by *server*); idempotent."""
+        if self._started is not None:
+            await asyncio.shield(self._started)
+            return
+        self._started = asyncio.get_running_loop().create_future()
+        try:
+            self._local.server = server
+            self._store.connect()
+            try:
+                await asyncio.wait_for(self._presence.beat(), 3.0)
+            except REDIS_ERRORS as exc:
+                self._store.failed(exc)
+            coro = self._main()
+            self._task = server.spawn(coro) if server is not None else asyncio.get_running_loop().create_task(coro)
+        finally:
+            self._started.set_result(None)
+
+    async def aclose(self) -> None:
+        """Leave the cluster now: stop the tasks, drop this node's key and tickets."""
+        self._stopping = True
+        self._wake_all()
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), 5.0)
+            except (asyncio.TimeoutError, asyncio.CancelledError):
+                self._task.cancel()
+
+    def _wake_all(self) -> None:
+        self._bus.wake()
+        self._queues.wake()
+
+    def _should_stop(self) -> bool:
+        if self._stopping:
+            return True
+        server = self._local.server
+        if server is not None and server.closing:
+            bridges = self._bridges
+            if not (len(self._queues) or len(self._local) or bridges.bridged_count or bridges.remote_count or len(self._bus)):
+                self._stopping = True
+        return self._stopping
+
+    async def _main(self) -> None:
+        loop = asyncio.get_running_loop()
+        loops = (self._bus.reader(), self._bus.writer(), self._presence.run(), self._queues.announcer())
+        tasks = [loop.create_task(c) for c in loops]
+        try:
+            # They end by themselves once _should_stop(); a crash of one stops all.
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:
+                if not task.cancelled() and task.exception() is not None:
+                    logger.error("node %s: backend task failed", self.node, exc_info=task.exception())
+        finally:
+            try:
+                await self._leave_cluster(tasks)
+            except asyncio.CancelledError:
+                pass
+            finally:
+                for task in tasks:
+                    task.cancel()
+
+    async def _leave_cluster(self, tasks: list[asyncio.Task[None]]) -> None:
+        """Shutting down (the server cancels the work it owns first, games
+        included): let the cancelled games queue their last messages, let the
+        loops send them and stop (they are never cancelled mid-command: a
+        cancelled blocking read can hang in the client), then leave the cluster,
+        so others see this node go at once rather than after node_ttl."""
+        await asyncio.sleep(0.05)
+        self._stopping = True
+        self._wake_all()
+        await asyncio.wait(tasks, timeout=self._store.block_ms / 1000 + 1.5)
+        await self._presence.leave()
+        await self._store.close()
+
+    # ------------------------------------------------------------------ the Backend contract
+
+    async def queue(self, lobby: LobbyView, ticket: Ticket) -> None:
+        await self._queues.queue(lobby, ticket)
+
+    def leave(self, ticket: Ticket) -> bool:
+        return self._queues.leave(ticket)
+
+    async def withdraw(self, ticket: Ticket) -> bool:
+        return await self._queues.withdraw(ticket)
+
+    async def has_key(self, lobby: LobbyView, key: LobbyKey) -> bool | None:
+        return await self._queues.has_key(lobby, key)
+
+    def waiting_count(self, lobby: LobbyView) -> int:
+        return self._queues.count(lobby)
+
+    def add_room(self, lobby: LobbyView, room: Room) -> None:
+        self._local.add(lobby, room)
+
+    def remove_room(self, room: Room) -> None:
+        """A room hosted here ended: forget it here and in Redis."""
+        self._local.remove(room.id)
+        self._bridges.room_over(room.id)
+        store = self._store
+        room_key, hosted = store.key("room:" + room.id), store.key("nr:" + self.node)
+
+        async def forget(pipe: Any) -> None:
+            pipe.delete(room_key)
+            pipe.srem(hosted, room.id)
+
+        self._bus.command(forget)
+
+    def rooms(self, lobby: LobbyView) -> list[Room]:
+        return self._local.rooms_of(lobby)
+
+    async def find_room(self, lobby: LobbyView, room_id: str) -> Hosted | Elsewhere | Refusal | None:
+        hosted = self._local.get(room_id)
+        if hosted is not None and hosted.lobby is lobby:
+            return Hosted(hosted.room)
+        store = self._store
+        try:
+            host = await store.r.hget(store.key("room:" + room_id), "host")
+        except REDIS_ERRORS as exc:
+            store.failed(exc)
+            return Refusal("unavailable", "the cluster is unreachable; try again shortly")
+        if host is None or host.decode() == self.node:
+            return None
+        return Elsewhere(room_id, host.decode())
+
+    async def request_seat(self, lobby: LobbyView, sock: ws.WebSocket, where: Elsewhere, entry: Entry) -> Bridge | Refusal:
+        return await self._requests.request(lobby, sock, where, entry)
+
+    async def relay(self, handle: Any) -> None:
+        if not isinstance(handle, Bridge):
+            raise TypeError(f"not a bridge of this backend: {handle!r}")
+        await self._bridges.relay(handle)
+
+
+class _Members:
+    """What presence asks of the rest of the node (:class:`Members`): peers,
+    their loss, an eviction, the end of an outage, the band ticks."""
+
+    __slots__ = ("_store", "_bus", "_bridges", "_requests", "_queues", "_local")
+
+    def __init__(self, store: Store, bus: Bus, bridges: Bridges, requests: Requests, queues: Queues, local: Local) -> None:
+        self._store = store
+        self._bus = bus
+        self._bridges = bridges
+        self._requests = requests
+        self._queues = queues
+        self._local = local
+
+    def peers(self) -> set[str]:
+        """The processes we share a bridged player or a pending request with."""
+        return self._bridges.peers() | self._requests.peers()
+
+    def peer_lost(self, peer: str) -> None:
+        """*peer* is dead (or we are cut off from it): end what we share with it."""
+        logger.warning("node %s: node %s is gone", self._store.node, peer)
+        self._bridges.peer_lost(peer)
+        self._requests.peer_lost(peer)
+        self._bus.drop_for(peer)
+
+    async def evicted(self) -> None:
+        """Our key had expired (Redis restarted, or we were cut off longer than
+        node_ttl): the others treat us as dead, so every bridge is broken; our
+        waiting players are queued again and our rooms registered again."""
+        store, node = self._store, self._store.node
+        self._bus.rewind()
+        for peer in self._bridges.peers():
+            self.peer_lost(peer)
+        pipe = store.r.pipeline(transaction=False)
+        for hosted in self._local.hosted():
+            pipe.hset(store.key("room:" + hosted.room.id), mapping={"host": node, "lobby": hosted.lobby.name})
+            pipe.sadd(store.key("nr:" + node), hosted.room.id)
+        await pipe.execute()
+        self._queues.forget_joins()
+        await self._queues.requeue()
+
+    async def resumed(self) -> None:
+        """Redis is back: queue our waiting players again."""
+        await self._queues.requeue()
+
+    async def tick(self) -> None:
+        """Re-match the rated queues of our players."""
+        await self._queues.tick()
