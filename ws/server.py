@@ -16,6 +16,7 @@ from typing import Any
 
 import attrs
 
+from .closecodes import CloseCode
 from .connection import Options, WebSocket, recv_buffer
 from .exceptions import HTTPError
 from .http import Request, Response
@@ -368,7 +369,7 @@ class Server:
             # sockets are open; bounded, as everything in shutdown.
             await asyncio.wait(set(self._owned), timeout=min(1.0, self.limits.shutdown_timeout))
         for sock in list(self._sockets):
-            sock.close(1001, "server shutting down")
+            sock.close(CloseCode.GOING_AWAY, "server shutting down")
         for http in list(self._connections):
             if http._task is None and http.transport is not None:
                 http.transport.close()
