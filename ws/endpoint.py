@@ -23,20 +23,18 @@ import attrs
 from . import handshake
 from .closecodes import CloseCode
 from .connection import Options, WebSocket
-from .deflate import DeflateConfig, Deflater, Inflater, server_negotiate
+from .deflate import DeflateConfig, compression_config
 from .exceptions import Closed, ProtocolError, close_code_for, closed_in_group
 from .http import Request
-from .protocol import Connection, Side
 from .server import UPGRADED
+from .upgrade import options_from
 
 __all__ = ["endpoint", "aggregate", "accept"]
 
 logger = logging.getLogger("ws")
 
-_DEFAULT_DEFLATE = DeflateConfig()
-
 # The reason sent with each code a handler's end maps to (a ProtocolError sends its own).
-_REASONS = {
+_REASONS: dict[int, str] = {
     CloseCode.NORMAL_CLOSURE: "",
     CloseCode.GOING_AWAY: "going away",
     CloseCode.INTERNAL_ERROR: "internal error",  # never the exception's text: it stays in the log
@@ -46,9 +44,9 @@ _REASONS = {
 @attrs.frozen(kw_only=True)
 class _Config:
     options: Options
-    subprotocols: Sequence[str] = ()
-    origins: Collection[str | None] | None = None
-    compression: DeflateConfig | None = _DEFAULT_DEFLATE
+    subprotocols: Sequence[str]
+    origins: Collection[str | None] | None
+    compression: DeflateConfig | None
 
 
 def _config(
@@ -58,15 +56,12 @@ def _config(
     options: Options | None = None,
     **limits: Any,
 ) -> _Config:
-    if options is None:
-        options = Options(**limits)
-    elif limits:
-        options = attrs.evolve(options, **limits)
-    if compression is True:
-        compression = _DEFAULT_DEFLATE
-    elif compression is False:
-        compression = None
-    return _Config(options=options, subprotocols=tuple(subprotocols), origins=origins, compression=compression)
+    return _Config(
+        options=options_from(options, limits),
+        subprotocols=tuple(subprotocols),
+        origins=origins,
+        compression=compression_config(compression),
+    )
 
 
 def accept(
@@ -89,33 +84,15 @@ def accept(
 
 
 def _accept(request: Request, config: _Config) -> WebSocket:
-    http = request._conn
+    http = request.connection
     if http is None:
         raise RuntimeError("accept() needs a request received by ws.serve()")
     key = handshake.check_request(request)
     handshake.check_origin(request, config.origins)
-    subprotocol = handshake.select_subprotocol(request, config.subprotocols) if config.subprotocols else None
-    deflate = None
-    extensions = None
-    offers = request.headers.get_all("Sec-WebSocket-Extensions")
-    if config.compression is not None and offers:
-        params = server_negotiate(handshake.parse_extension_header(offers), config.compression)
-        if params is not None:
-            deflate = (
-                Deflater(params, is_server=True, level=config.compression.level),
-                Inflater(params, is_server=True),
-                config.compression.compress_threshold,
-            )
-            extensions = params.to_header()
-    options = config.options
-    conn = Connection(
-        Side.SERVER,
-        max_message_size=options.max_message_size,
-        max_frame_size=options.max_frame_size,
-        deflate=deflate,
-    )
-    headers = handshake.response_headers(key, subprotocol=subprotocol, extensions=extensions)
-    return http.upgrade(request, headers, conn, options, subprotocol=subprotocol, extensions=extensions)
+    negotiated = handshake.server_negotiation(request, subprotocols=config.subprotocols, compression=config.compression)
+    headers = handshake.response_headers(key, subprotocol=negotiated.subprotocol, extensions=negotiated.extensions)
+    sock: WebSocket = http.upgrade(request, headers, config.options, negotiated)
+    return sock
 
 
 async def _finish(socks: Sequence[WebSocket], error: BaseException | None) -> None:

@@ -21,7 +21,7 @@ WS = pathlib.Path(__file__).resolve().parents[2] / "ws"
 
 PURE = ["frames", "protocol", "messages", "http11", "handshake", "deflate", "routing", "http", "closecodes"]
 # The asyncio shell: the core must never import these.
-SHELL = {"__init__", "connection", "server", "client", "endpoint", "mux"}
+SHELL = {"__init__", "connection", "server", "client", "endpoint", "mux", "upgrade"}
 IO_MODULES = {"asyncio", "socket", "selectors", "ssl", "threading", "trio", "anyio", "uvloop"}
 
 
