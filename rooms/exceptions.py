@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 import ws
+from ws.closecodes import CloseCode
 
 __all__ = ["RoomsError", "DecodeError", "TurnTimeout", "PlayerLeft", "CLOSE_CODES"]
 
@@ -60,17 +61,15 @@ def _rebuild_player_left(player: Any, code: int, reason: str) -> PlayerLeft:
     return PlayerLeft(player, code=code, reason=reason)
 
 
-# Close codes the rooms layer sends (RFC 6455 7.4.2: 4000-4999 are ours to define).
-CLOSE_CODES = {
-    "game_over": 1000,
-    "server_shutdown": 1001,
-    "internal_error": 1011,
-    "host_lost": 1012,  # cluster: the process hosting the room died (after ``ended``)
-    "unavailable": 1013,  # cluster: Redis or the room's host unreachable; try again
-    "lobby_timeout": 4000,
-    "invalid_token": 4001,
-    "seat_unavailable": 4002,
-    "unknown_room": 4004,
-    "replaced": 4005,
-    "seat_expired": 4006,
+# The close codes the rooms layer sends, by the name its ``error`` messages and
+# docs/protocol.md use.  Built from ws.CloseCode, which holds the 4000-range codes
+# too (RFC 6455 7.4.2: 4000-4999 are ours to define); the values are CloseCode
+# members, so they compare, print and serialise as the integers on the wire.
+CLOSE_CODES: dict[str, CloseCode] = {
+    "game_over": CloseCode.NORMAL_CLOSURE,
+    "server_shutdown": CloseCode.GOING_AWAY,
+    "internal_error": CloseCode.INTERNAL_ERROR,
+    "host_lost": CloseCode.SERVICE_RESTART,  # cluster: the process hosting the room died (after ``ended``)
+    "unavailable": CloseCode.TRY_AGAIN_LATER,  # cluster: Redis or the room's host unreachable; try again
+    **{code.name.lower(): code for code in CloseCode if code >= 4000},
 }

@@ -127,21 +127,12 @@ def _private_reaches(path: Path) -> list[str]:
     return found
 
 
-# Debt being paid in issue 11, each strict: the entry must go once the module is mended.
-REACHES_LEFT = {"ws.endpoint"}
-TOO_LONG_LEFT: set[str] = set()
-
-
-def _debt(names: set[str]) -> list:
-    return [pytest.param(n, marks=pytest.mark.xfail(strict=True, reason="issue 11")) if n in names else n for n in sorted(MODULES)]
-
-
-@pytest.mark.parametrize("name", _debt(REACHES_LEFT))
+@pytest.mark.parametrize("name", sorted(MODULES))
 def test_no_reach_into_another_modules_privates(name):
     assert _private_reaches(MODULES[name]) == []
 
 
-@pytest.mark.parametrize("name", _debt(TOO_LONG_LEFT))
+@pytest.mark.parametrize("name", sorted(MODULES))
 def test_module_size(name):
     lines = len(MODULES[name].read_text().splitlines())
     assert lines <= MAX_LINES, f"{MODULES[name].relative_to(ROOT)} has {lines} lines"

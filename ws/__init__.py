@@ -8,6 +8,7 @@ many at once, ``endpoint`` and ``aggregate`` request handlers, and ``client`` /
 """
 
 from .client import client, connect
+from .closecodes import CloseCode
 from .connection import Options, WebSocket, broadcast
 from .deflate import DeflateConfig
 from .endpoint import accept, aggregate, endpoint
@@ -66,7 +67,8 @@ __all__ = [
     # client
     "connect",
     "client",
-    # exceptions
+    # close codes and exceptions
+    "CloseCode",
     "Closed",
     "WSError",
     "ProtocolError",

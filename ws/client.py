@@ -10,20 +10,17 @@ import asyncio
 import ssl as _ssl
 import urllib.parse
 from collections.abc import Iterable, Sequence
-from typing import Any
-
-import attrs
+from typing import Any, cast
 
 from . import handshake
 from .connection import Options, WebSocket
-from .deflate import DeflateConfig, Deflater, Inflater, client_accept, client_offer
+from .deflate import DeflateConfig, client_offer, compression_config
 from .exceptions import HTTPError, InvalidHandshake, InvalidURI
 from .http11 import ResponseParser, StatusHead, serialize_request
-from .protocol import Connection, Side
+from .protocol import Side
+from .upgrade import open_websocket, options_from
 
 __all__ = ["connect", "client"]
-
-_DEFAULT_DEFLATE = DeflateConfig()
 
 
 def _parse_url(url: str) -> tuple[bool, str, int, str]:
@@ -74,22 +71,11 @@ class _Handshake:
         )
         self.request = serialize_request("GET", path, headers)
 
-    def finish(self, head: StatusHead, options: Options) -> WebSocket:
-        subprotocol, extensions = handshake.check_response(head, self.key, subprotocols=self.subprotocols)
-        deflate = None
-        if extensions is not None:
-            if self.compression is None:
-                raise InvalidHandshake(0, "server accepted an extension we did not offer")
-            params = client_accept(handshake.parse_extension_header([extensions]), self.compression)
-            if params is not None:
-                deflate = (Deflater(params, is_server=False, level=self.compression.level), Inflater(params, is_server=False), self.compression.compress_threshold)
-        conn = Connection(
-            Side.CLIENT,
-            max_message_size=options.max_message_size,
-            max_frame_size=options.max_frame_size,
-            deflate=deflate,
+    def finish(self, head: StatusHead) -> handshake.Negotiated:
+        """Validate the server's response head; raises :class:`InvalidHandshake`."""
+        return handshake.client_negotiation(
+            head, self.key, subprotocols=self.subprotocols, compression=self.compression
         )
-        return WebSocket(conn, options=options, subprotocol=subprotocol, extensions=extensions, is_server=False)
 
 
 class _ClientProtocol(asyncio.Protocol):
@@ -107,44 +93,27 @@ class _ClientProtocol(asyncio.Protocol):
         transport.write(self._hs.request)  # type: ignore[attr-defined]
 
     def data_received(self, data: bytes) -> None:
+        transport = self._transport
+        assert transport is not None  # asyncio calls connection_made first
         try:
             self._parser.feed(data)
             head = self._parser.next_response()
             if head is None:
                 return
-            sock = self._hs.finish(head, self._options)
+            negotiated = self._hs.finish(head)
         except HTTPError as exc:
             if not self._done.done():
                 self._done.set_exception(exc if isinstance(exc, InvalidHandshake) else InvalidHandshake(exc.status, exc.reason))
-            self._transport.close()
+            transport.close()
             return
-        transport = self._transport
         leftover = self._parser.take_buffer()
-        transport.set_protocol(sock)
-        sock.connection_made(transport)
-        if leftover:
-            sock.data_received(leftover)
+        sock = open_websocket(transport, Side.CLIENT, self._options, negotiated, leftover=leftover)
         if not self._done.done():
             self._done.set_result(sock)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self._done.done():
             self._done.set_exception(InvalidHandshake(0, "connection closed during the opening handshake"))
-
-
-def _options(options: Options | None, limits: dict[str, Any]) -> Options:
-    """*options* with the keyword *limits* applied on top (as ``ws.endpoint`` does)."""
-    if options is None:
-        return Options(**limits)
-    return attrs.evolve(options, **limits) if limits else options
-
-
-def _deflate_config(compression: DeflateConfig | bool | None) -> DeflateConfig | None:
-    if compression is True:
-        return _DEFAULT_DEFLATE
-    if compression is False:
-        return None
-    return compression
 
 
 async def connect(
@@ -166,7 +135,7 @@ async def connect(
     *open_timeout* seconds, or :class:`OSError` when the TCP connection fails.
     """
     secure, host, port, path = _parse_url(url)
-    options = _options(options, limits)
+    options = options_from(options, limits)
     if secure and ssl is None:
         ssl = True
     elif not secure and ssl:
@@ -176,7 +145,7 @@ async def connect(
         path,
         origin=origin,
         subprotocols=subprotocols,
-        compression=_deflate_config(compression),
+        compression=compression_config(compression),
         extra_headers=extra_headers,
     )
     loop = asyncio.get_running_loop()
@@ -209,8 +178,8 @@ async def client(
     The handshake is read through *reader*; then the transport under *writer*
     is handed to the returned WebSocket (the streams are not used afterwards).
     """
-    options = _options(options, limits)
-    transport = writer.transport
+    options = options_from(options, limits)
+    transport = cast(asyncio.Transport, writer.transport)  # a stream's transport reads too
     if host is None:
         peer = transport.get_extra_info("peername")
         host = _host_header(str(peer[0]), int(peer[1]), transport.get_extra_info("sslcontext") is not None) if peer else "localhost"
@@ -219,7 +188,7 @@ async def client(
         path,
         origin=origin,
         subprotocols=subprotocols,
-        compression=_deflate_config(compression),
+        compression=compression_config(compression),
         extra_headers=(),
     )
     writer.write(hs.request)
@@ -231,13 +200,9 @@ async def client(
             raise InvalidHandshake(0, "connection closed during the opening handshake")
         parser.feed(chunk)
         head = parser.next_response()
-    sock = hs.finish(head, options)
+    negotiated = hs.finish(head)
     # Bytes after the 101 are frames: take them from our parser and from the
-    # StreamReader's buffer (no public API hands that over), then the transport.
+    # StreamReader's buffer (no public API hands that over), then the transport,
+    # which the StreamReader may have paused when its buffer filled up.
     leftover = parser.take_buffer() + bytes(getattr(reader, "_buffer", b""))
-    transport.set_protocol(sock)
-    sock.connection_made(transport)
-    transport.resume_reading()
-    if leftover:
-        sock.data_received(leftover)
-    return sock
+    return open_websocket(transport, Side.CLIENT, options, negotiated, leftover=leftover, resume_reading=True)

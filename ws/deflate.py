@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import attrs
 
@@ -45,6 +45,8 @@ __all__ = [
     "EXTENSION_NAME",
     "DeflateParams",
     "DeflateConfig",
+    "DeflateCodec",
+    "compression_config",
     "server_negotiate",
     "client_offer",
     "client_accept",
@@ -133,6 +135,28 @@ class DeflateConfig:
     level: int = attrs.field(
         default=6, validator=[attrs.validators.ge(0), attrs.validators.le(9)]
     )
+
+    def codec(self, params: DeflateParams, *, is_server: bool) -> DeflateCodec:
+        """The compressor and decompressor of one side of a connection that agreed on *params*."""
+        return DeflateCodec(
+            Deflater(params, is_server=is_server, level=self.level),
+            Inflater(params, is_server=is_server),
+            self.compress_threshold,
+        )
+
+
+_DEFAULT_CONFIG = DeflateConfig()
+
+
+def compression_config(compression: DeflateConfig | bool | None) -> DeflateConfig | None:
+    """The ``compression=`` keyword of ``ws.endpoint``, ``ws.accept``, ``ws.connect`` and
+    ``ws.client`` as a config: ``True`` is the default one (what a client offers and a
+    server accepts unless told otherwise), ``False`` or ``None`` no compression."""
+    if compression is True:
+        return _DEFAULT_CONFIG
+    if compression is False:
+        return None
+    return compression
 
 
 class _Invalid(Exception):
@@ -417,3 +441,13 @@ class Inflater:
             # block also ends the deflate stream, so the next one is new.
             self._decompressor = zlib.decompressobj(-self._wbits)
         return out
+
+
+class DeflateCodec(NamedTuple):
+    """What :class:`ws.protocol.Connection` takes as ``deflate=``: the compressor of the
+    messages we send, the decompressor of those we receive, and the size below which
+    a message is sent uncompressed (``DeflateConfig.compress_threshold``)."""
+
+    deflater: Deflater
+    inflater: Inflater
+    threshold: int

@@ -4,8 +4,10 @@
 connection.  ``aggregate(n, handler)`` gathers n connections with the same key
 (the request path unless told otherwise) and calls
 ``handler(request, socks, **route_args)`` once with all of them.  In both, when
-the handler returns the sockets are closed with 1000, when it raises with 1011,
-and a disconnect reaches the handler as :class:`ws.Closed`.
+the handler returns the sockets are closed with 1000, when it raises with 1011
+(a :class:`ws.ProtocolError` with its own code), and a disconnect reaches the
+handler as :class:`ws.Closed`: the code is :func:`ws.exceptions.close_code_for`
+of how the handler ended.
 """
 
 from __future__ import annotations
@@ -19,26 +21,32 @@ from typing import Any
 import attrs
 
 from . import handshake
+from .closecodes import CloseCode
 from .connection import Options, WebSocket
-from .deflate import DeflateConfig, Deflater, Inflater, server_negotiate
-from .exceptions import Closed, closed_in_group
+from .deflate import DeflateConfig, compression_config
+from .exceptions import Closed, ProtocolError, close_code_for, closed_in_group
 from .http import Request
-from .protocol import Connection, Side
 from .server import UPGRADED
+from .upgrade import options_from
 
 __all__ = ["endpoint", "aggregate", "accept"]
 
 logger = logging.getLogger("ws")
 
-_DEFAULT_DEFLATE = DeflateConfig()
+# The reason sent with each code a handler's end maps to (a ProtocolError sends its own).
+_REASONS: dict[int, str] = {
+    CloseCode.NORMAL_CLOSURE: "",
+    CloseCode.GOING_AWAY: "going away",
+    CloseCode.INTERNAL_ERROR: "internal error",  # never the exception's text: it stays in the log
+}
 
 
 @attrs.frozen(kw_only=True)
 class _Config:
     options: Options
-    subprotocols: Sequence[str] = ()
-    origins: Collection[str | None] | None = None
-    compression: DeflateConfig | None = _DEFAULT_DEFLATE
+    subprotocols: Sequence[str]
+    origins: Collection[str | None] | None
+    compression: DeflateConfig | None
 
 
 def _config(
@@ -48,15 +56,12 @@ def _config(
     options: Options | None = None,
     **limits: Any,
 ) -> _Config:
-    if options is None:
-        options = Options(**limits)
-    elif limits:
-        options = attrs.evolve(options, **limits)
-    if compression is True:
-        compression = _DEFAULT_DEFLATE
-    elif compression is False:
-        compression = None
-    return _Config(options=options, subprotocols=tuple(subprotocols), origins=origins, compression=compression)
+    return _Config(
+        options=options_from(options, limits),
+        subprotocols=tuple(subprotocols),
+        origins=origins,
+        compression=compression_config(compression),
+    )
 
 
 def accept(
@@ -79,63 +84,49 @@ def accept(
 
 
 def _accept(request: Request, config: _Config) -> WebSocket:
-    http = request._conn
+    http = request.connection
     if http is None:
         raise RuntimeError("accept() needs a request received by ws.serve()")
     key = handshake.check_request(request)
     handshake.check_origin(request, config.origins)
-    subprotocol = handshake.select_subprotocol(request, config.subprotocols) if config.subprotocols else None
-    deflate = None
-    extensions = None
-    offers = request.headers.get_all("Sec-WebSocket-Extensions")
-    if config.compression is not None and offers:
-        params = server_negotiate(handshake.parse_extension_header(offers), config.compression)
-        if params is not None:
-            deflate = (
-                Deflater(params, is_server=True, level=config.compression.level),
-                Inflater(params, is_server=True),
-                config.compression.compress_threshold,
-            )
-            extensions = params.to_header()
-    options = config.options
-    conn = Connection(
-        Side.SERVER,
-        max_message_size=options.max_message_size,
-        max_frame_size=options.max_frame_size,
-        deflate=deflate,
-    )
-    headers = handshake.response_headers(key, subprotocol=subprotocol, extensions=extensions)
-    return http.upgrade(request, headers, conn, options, subprotocol=subprotocol, extensions=extensions)
+    negotiated = handshake.server_negotiation(request, subprotocols=config.subprotocols, compression=config.compression)
+    headers = handshake.response_headers(key, subprotocol=negotiated.subprotocol, extensions=negotiated.extensions)
+    sock: WebSocket = http.upgrade(request, headers, config.options, negotiated)
+    return sock
 
 
-async def _finish(socks: Sequence[WebSocket], code: int, reason: str) -> None:
-    """Close every socket that is still open, and wait (bounded) for the handshakes."""
+async def _finish(socks: Sequence[WebSocket], error: BaseException | None) -> None:
+    """Close every socket that is still open with the code for *error* (see
+    :func:`close_code_for`), and wait (bounded) for the closing handshakes."""
+    code = close_code_for(error)
+    reason = error.reason if isinstance(error, ProtocolError) else _REASONS.get(code, "")
     for sock in socks:
         sock.close(code, reason)
     await asyncio.gather(*(sock.wait_closed() for sock in socks))
 
 
 async def _run_handler(handler: Awaitable[Any], socks: Sequence[WebSocket], fn: Any) -> None:
-    """Await a WebSocket handler, then close its sockets with the fitting code:
-    1000 when it returns or a peer left (Closed), 1001 when it is cancelled
-    (server shutdown), 1011 when it raised (the error is logged, not sent)."""
-    code, reason = 1000, ""
+    """Await a WebSocket handler, then close its sockets with the code for how it
+    ended (:func:`close_code_for`): 1000 when it returns or a peer left (Closed),
+    1001 when it is cancelled (server shutdown), a :class:`ProtocolError`'s own
+    code, 1011 when it raised anything else (the error is logged, not sent)."""
+    error: BaseException | None = None
     try:
         await handler
     except Closed:
         pass
-    except asyncio.CancelledError:
-        code, reason = 1001, "going away"
+    except asyncio.CancelledError as exc:
+        error = exc
         raise
-    except Exception:
+    except Exception as exc:
         logger.exception("error in WebSocket handler %s", getattr(fn, "__qualname__", fn))
-        code, reason = 1011, "internal error"
+        error = exc
     except BaseExceptionGroup as errors:
+        error = errors
         if closed_in_group(errors) is None:
-            code, reason = 1011, "internal error"
             raise
     finally:
-        await _finish(socks, code, reason)
+        await _finish(socks, error)
 
 
 def _wrap(handler: Callable[..., Awaitable[Any]], make: Callable[..., Any]) -> Any:
@@ -203,7 +194,8 @@ def aggregate(
     *key* maps a request to its group (default: the request path).  ``request``
     is the first member's request; each socket's own is ``sock.request``.  A
     waiting client that disconnects leaves its group at once.  When the handler
-    returns, every socket is closed with 1000; when it raises, with 1011.
+    returns, every socket is closed with 1000; when it raises, with 1011 (see
+    :func:`ws.exceptions.close_code_for`).
     Use as ``@ws.aggregate(2)`` or ``ws.aggregate(2, handler)``.
     """
     if n < 1:
@@ -246,12 +238,12 @@ def aggregate(
             # A close frame while waiting: answer it and let the TCP close trigger on_close.
             try:
                 await asyncio.wait([group.done, left], return_when=asyncio.FIRST_COMPLETED)
-            except asyncio.CancelledError:
+            except asyncio.CancelledError as exc:
                 if groups.get(group.key) is group and sock in group.members:
                     group.members.remove(sock)
                     if not group.members:
                         del groups[group.key]
-                await _finish([sock], 1001, "going away")
+                await _finish([sock], exc)
                 raise
             finally:
                 sock.remove_close_callback(on_close)

@@ -15,7 +15,9 @@
      └── InvalidURI            ``connect()`` was given a URL it cannot use
 
 ``ProtocolError`` and its subclasses carry the close code we send; ``HTTPError``
-carries the status we answer.  Local misuse (sending on a closed socket, calling
+carries the status we answer.  :func:`close_code_for` is the one mapping from an
+exception to the close code we send: the core calls it when a peer fault fails
+the connection, ``ws.endpoint`` and ``ws.aggregate`` when a handler ends.  Local misuse (sending on a closed socket, calling
 ``close`` twice) raises ``Closed`` or ``RuntimeError``/``ValueError``, never a
 peer-fault type.
 """
@@ -24,6 +26,8 @@ from __future__ import annotations
 
 import asyncio
 from typing import TYPE_CHECKING, Any
+
+from .closecodes import CloseCode
 
 if TYPE_CHECKING:
     from .messages import CloseMessage
@@ -38,6 +42,8 @@ __all__ = [
     "HTTPError",
     "InvalidHandshake",
     "InvalidURI",
+    "closed_in_group",
+    "close_code_for",
 ]
 
 
@@ -56,7 +62,7 @@ class Closed(asyncio.CancelledError):
         self,
         message: CloseMessage | None = None,
         *,
-        code: int = 1006,
+        code: int = CloseCode.ABNORMAL_CLOSURE,
         reason: str = "",
         socket: Any = None,
     ) -> None:
@@ -89,7 +95,7 @@ class WSError(Exception):
 class ProtocolError(WSError):
     """The peer violated the WebSocket protocol.  We close with :attr:`code`."""
 
-    code = 1002  # RFC 6455 7.4.1: protocol error
+    code: int = CloseCode.PROTOCOL_ERROR  # RFC 6455 7.4.1
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -99,19 +105,19 @@ class ProtocolError(WSError):
 class InvalidPayload(ProtocolError):
     """A text message or close reason that is not valid UTF-8, or a payload we cannot decode."""
 
-    code = 1007  # RFC 6455 7.4.1: data inconsistent with the message type
+    code = CloseCode.INVALID_PAYLOAD  # RFC 6455 7.4.1: data inconsistent with the message type
 
 
 class PolicyViolation(ProtocolError):
     """The peer broke a policy of this endpoint (for example a slow consumer)."""
 
-    code = 1008
+    code = CloseCode.POLICY_VIOLATION  # RFC 6455 7.4.1
 
 
 class PayloadTooBig(ProtocolError):
     """A frame or a (decompressed) message exceeds the configured size limit."""
 
-    code = 1009  # RFC 6455 7.4.1: message too big to process
+    code = CloseCode.MESSAGE_TOO_BIG  # RFC 6455 7.4.1: message too big to process
 
 
 class HTTPError(WSError):
@@ -156,12 +162,27 @@ def closed_in_group(errors: BaseExceptionGroup) -> Closed | None:
     return leaf  # type: ignore[return-value]
 
 
-def close_code_for(exc: BaseException) -> int:
-    """The close code to send when *exc* ends a connection.
+def close_code_for(exc: BaseException | None) -> int:
+    """The close code to send when *exc* ends a connection (``None``: nothing went wrong).
 
-    Peer faults carry their own code; anything else is an internal error (1011)
-    whose details must not leak to the peer.
+    The one mapping from exceptions to close codes, used by the core when a peer
+    fault fails the connection and by ``ws.endpoint``/``ws.aggregate`` when a
+    handler ends:
+
+    - ``None``, :class:`Closed` (a peer left) or a group holding only ``Closed``:
+      1000 ``NORMAL_CLOSURE``;
+    - another :class:`asyncio.CancelledError` (the server is shutting down):
+      1001 ``GOING_AWAY``;
+    - a :class:`ProtocolError`: its own :attr:`~ProtocolError.code` (1002, 1007,
+      1008, 1009);
+    - anything else: 1011 ``INTERNAL_ERROR``, whose details must not leak to the peer.
     """
+    if exc is None or isinstance(exc, Closed):
+        return CloseCode.NORMAL_CLOSURE
+    if isinstance(exc, asyncio.CancelledError):
+        return CloseCode.GOING_AWAY
     if isinstance(exc, ProtocolError):
         return exc.code
-    return 1011
+    if isinstance(exc, BaseExceptionGroup) and closed_in_group(exc) is not None:
+        return CloseCode.NORMAL_CLOSURE
+    return CloseCode.INTERNAL_ERROR

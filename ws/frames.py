@@ -11,6 +11,7 @@ import enum
 import os
 from typing import Any, NamedTuple
 
+from .closecodes import CloseCode
 from .exceptions import InvalidPayload, PayloadTooBig, ProtocolError
 
 __all__ = [
@@ -109,19 +110,38 @@ def serialize_frame(
     return frame_header(opcode, len(payload), fin=fin, rsv1=rsv1) + payload
 
 
-# RFC 6455 7.4.1 and the IANA registry: codes a peer may send in a close frame.
-_VALID_CLOSE_CODES = frozenset({1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014})
+# RFC 6455 7.4.1 and the IANA registry: the 1000-2999 codes a peer may send in a
+# close frame, listed one by one (1004 is reserved; 1005, 1006 and 1015 are never sent).
+_VALID_CLOSE_CODES = frozenset(
+    int(code)
+    for code in (
+        CloseCode.NORMAL_CLOSURE,
+        CloseCode.GOING_AWAY,
+        CloseCode.PROTOCOL_ERROR,
+        CloseCode.UNSUPPORTED_DATA,
+        CloseCode.INVALID_PAYLOAD,
+        CloseCode.POLICY_VIOLATION,
+        CloseCode.MESSAGE_TOO_BIG,
+        CloseCode.MANDATORY_EXTENSION,
+        CloseCode.INTERNAL_ERROR,
+        CloseCode.SERVICE_RESTART,
+        CloseCode.TRY_AGAIN_LATER,
+        CloseCode.BAD_GATEWAY,
+    )
+)
 
 
 def check_close_code(code: int) -> bool:
     """Whether *code* may appear in a close frame (1005, 1006, 1015 may not, RFC 6455 7.4.1)."""
+    # RFC 6455 7.4.2: 3000-3999 are registered with IANA for libraries and
+    # frameworks, 4000-4999 are for applications; both may be sent.
     return code in _VALID_CLOSE_CODES or 3000 <= code <= 4999
 
 
 def parse_close(payload: bytes) -> tuple[int, str]:
     """Validate a close frame's payload (RFC 6455 5.5.1) and return (code, reason)."""
     if not payload:
-        return 1005, ""
+        return CloseCode.NO_STATUS_RCVD, ""
     if len(payload) == 1:
         raise ProtocolError("close frame with a 1-byte payload")
     code = int.from_bytes(payload[:2], "big")
@@ -136,7 +156,7 @@ def parse_close(payload: bytes) -> tuple[int, str]:
 
 def serialize_close(code: int, reason: str = "") -> bytes:
     """A close frame's payload; reasons are cut to fit the 125-byte limit (RFC 6455 5.5)."""
-    if code == 1005:
+    if code == CloseCode.NO_STATUS_RCVD:
         return b""
     data = reason.encode()
     if len(data) > 123:

@@ -4,6 +4,9 @@ The server calls :func:`check_request` (and optionally :func:`check_origin` and
 :func:`select_subprotocol`) on a parsed request and answers 101 with
 :func:`response_headers`; the client builds its request with :func:`make_key`
 and :func:`request_headers` and validates the answer with :func:`check_response`.
+What the two ends agreed on (subprotocol, extensions and the permessage-deflate
+codec) comes out of :func:`server_negotiation` and :func:`client_negotiation` as
+one :class:`Negotiated`, which ``ws.upgrade`` turns into the connection.
 The server-side checks take a :class:`~ws.http11.RequestHead` or a
 :class:`~ws.http.Request` (they read ``method``, ``version`` and ``headers``).
 Failures raise :class:`~ws.exceptions.InvalidHandshake` (or
@@ -20,6 +23,9 @@ import re
 import secrets
 from collections.abc import Collection, Iterable, Sequence
 
+import attrs
+
+from .deflate import DeflateCodec, DeflateConfig, client_accept, server_negotiate
 from .exceptions import HTTPError, InvalidHandshake
 from .http import Request
 from .http11 import Headers, RequestHead, StatusHead
@@ -34,6 +40,9 @@ __all__ = [
     "make_key",
     "request_headers",
     "check_response",
+    "Negotiated",
+    "server_negotiation",
+    "client_negotiation",
     "parse_header_tokens",
     "parse_extension_header",
 ]
@@ -240,6 +249,65 @@ def check_response(
             raise InvalidHandshake(0, f"server selected unoffered subprotocol {subprotocol!r}")
     extensions = headers.get_all("Sec-WebSocket-Extensions")
     return subprotocol, (", ".join(extensions) if extensions else None)
+
+
+@attrs.frozen
+class Negotiated:
+    """What an opening handshake settled, for the connection it opens.
+
+    ``subprotocol`` is the one selected (``None``: none), ``extensions`` the
+    ``Sec-WebSocket-Extensions`` value of the 101 (``None``: none) and ``deflate``
+    the permessage-deflate codec when that extension was agreed on.
+    """
+
+    subprotocol: str | None = None
+    extensions: str | None = None
+    deflate: DeflateCodec | None = None
+
+
+def server_negotiation(
+    head: RequestHead | Request,
+    *,
+    subprotocols: Sequence[str] = (),
+    compression: DeflateConfig | None = None,
+) -> Negotiated:
+    """What a server accepts of a valid request's offers (RFC 6455 4.2.2, RFC 7692 5).
+
+    The first of *subprotocols* the client offered, and permessage-deflate on
+    the terms of *compression* (``None``: declined).  A malformed
+    ``Sec-WebSocket-Extensions`` header raises :class:`InvalidHandshake` 400.
+    """
+    subprotocol = select_subprotocol(head, subprotocols) if subprotocols else None
+    offers = head.headers.get_all("Sec-WebSocket-Extensions")
+    if compression is None or not offers:
+        return Negotiated(subprotocol)
+    params = server_negotiate(parse_extension_header(offers), compression)
+    if params is None:
+        return Negotiated(subprotocol)
+    return Negotiated(subprotocol, params.to_header(), compression.codec(params, is_server=True))
+
+
+def client_negotiation(
+    head: StatusHead,
+    key: str,
+    *,
+    subprotocols: Collection[str] | None = None,
+    compression: DeflateConfig | None = None,
+) -> Negotiated:
+    """Validate the server's answer (:func:`check_response`) and read what it accepted.
+
+    *compression* is what the client offered (``None``: nothing); an extension
+    the server accepts without an offer, or an invalid permessage-deflate
+    answer, raises :class:`InvalidHandshake` (status 0).
+    """
+    subprotocol, extensions = check_response(head, key, subprotocols=subprotocols)
+    if extensions is None:
+        return Negotiated(subprotocol)
+    if compression is None:
+        raise InvalidHandshake(0, "server accepted an extension we did not offer")
+    params = client_accept(parse_extension_header([extensions]), compression)
+    deflate = compression.codec(params, is_server=False) if params is not None else None
+    return Negotiated(subprotocol, extensions, deflate)
 
 
 def _skip_ows(value: str, pos: int) -> int:

@@ -59,7 +59,8 @@ class Request:
     ``path`` is percent-decoded and has no query; ``target`` is the raw request
     target.  ``query`` keeps the first value of each name, ``query_all`` every
     value.  ``params`` holds the route parameters, filled in by the router, and
-    ``peer`` the remote address when the server knows it.
+    ``peer`` the remote address when the server knows it.  ``connection`` is the
+    server's connection that received it (what ``ws.accept`` upgrades).
     """
 
     method: str
@@ -76,8 +77,13 @@ class Request:
     _cookies: dict[str, str] | None = attrs.field(default=None, init=False, repr=False, eq=False)
 
     @classmethod
-    def from_head(cls, head: RequestHead, peer: tuple[Any, ...] | None = None) -> Request:
-        """Build a request from a parsed head, decoding the path and the query string."""
+    def from_head(
+        cls, head: RequestHead, peer: tuple[Any, ...] | None = None, connection: object = None
+    ) -> Request:
+        """Build a request from a parsed head, decoding the path and the query string.
+
+        *connection* is the server connection it arrived on (see :attr:`connection`).
+        """
         raw_path, raw_query = _split_target(head.target)
         query: dict[str, str] = {}
         query_all: dict[str, list[str]] = {}
@@ -94,6 +100,7 @@ class Request:
             body=head.body,
             peer=peer,
             version=head.version,
+            _conn=connection,
         )
 
     @property
@@ -102,6 +109,12 @@ class Request:
         if self._cookies is None:
             self._cookies = _parse_cookies(self.headers.get_all("Cookie"))
         return self._cookies
+
+    @property
+    def connection(self) -> Any:
+        """The server's HTTP connection that received this request, which can upgrade
+        it to WebSocket (``None`` for a request not received by ``ws.serve``)."""
+        return self._conn
 
     @property
     def server(self) -> Any:

@@ -7,6 +7,8 @@ predicates of the seed's ``Message``.
 
 from __future__ import annotations
 
+from .closecodes import CloseCode
+
 __all__ = [
     "Message",
     "TextMessage",
@@ -68,16 +70,16 @@ class CloseMessage(bytes, Message):
     is_close = True
 
     @classmethod
-    def build(cls, code: int = 1000, reason: str = "") -> CloseMessage:
+    def build(cls, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> CloseMessage:
         """Build the payload for *code* and *reason* (1005 means an empty payload)."""
-        if code == 1005:
+        if code == CloseCode.NO_STATUS_RCVD:
             return cls(b"")
         return cls(code.to_bytes(2, "big") + reason.encode())
 
     @property
     def code(self) -> int:
         """The close status code; 1005 when the frame carried none (RFC 6455 7.1.5)."""
-        return int.from_bytes(self[:2], "big") if len(self) >= 2 else 1005
+        return int.from_bytes(self[:2], "big") if len(self) >= 2 else CloseCode.NO_STATUS_RCVD
 
     @property
     def reason(self) -> str:

@@ -12,7 +12,8 @@ import codecs
 import enum
 import os
 
-from .exceptions import InvalidPayload, PayloadTooBig, ProtocolError, WSError
+from .closecodes import CloseCode
+from .exceptions import InvalidPayload, PayloadTooBig, ProtocolError, WSError, close_code_for
 from .frames import FrameParser, Opcode, apply_mask, check_close_code, frame_header, parse_close, serialize_close
 from .messages import CloseMessage, DataMessage, Message, PingMessage, PongMessage, TextMessage
 
@@ -225,16 +226,17 @@ class Connection:
         """RFC 6455 7.1.7: fail the connection with the close code of *exc*."""
         self.failure = exc
         if self.state is _OPEN:
-            self.outgoing.append(self._frame(_CLOSE, serialize_close(exc.code, exc.reason)))
+            code = close_code_for(exc)
+            self.outgoing.append(self._frame(_CLOSE, serialize_close(code, exc.reason)))
             self.close_sent = True
             self.state = _CLOSING
-            self.close_code, self.close_reason = exc.code, exc.reason
+            self.close_code, self.close_reason = code, exc.reason
 
     def receive_eof(self) -> None:
         """The TCP connection ended.  Without a closing handshake, that is 1006."""
         if self.close_code is None or (self.close_received is None and self.failure is None):
             if self.close_received is None:
-                self.close_code, self.close_reason = 1006, "connection lost"
+                self.close_code, self.close_reason = CloseCode.ABNORMAL_CLOSURE, "connection lost"
         self.state = _CLOSED
 
     # ------------------------------------------------------------------ sending
@@ -320,11 +322,12 @@ class Connection:
             raise ValueError("pong payload must be 125 bytes or fewer")
         return self._frame(_PONG, bytes(payload))
 
-    def send_close(self, code: int = 1000, reason: str = "") -> bytes:
+    def send_close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> bytes:
         """Start the closing handshake (RFC 6455 7.1.2).  Returns b"" if already closing."""
         if self.state is not _OPEN:
             return b""
-        if code != 1005 and not check_close_code(code):
+        # 1005 sends a close frame without a code (serialize_close leaves it empty).
+        if code != CloseCode.NO_STATUS_RCVD and not check_close_code(code):
             raise ValueError(f"invalid close code {code}")
         self.state = _CLOSING
         self.close_sent = True

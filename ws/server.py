@@ -16,12 +16,15 @@ from typing import Any
 
 import attrs
 
+from .closecodes import CloseCode
 from .connection import Options, WebSocket, recv_buffer
 from .exceptions import HTTPError
+from .handshake import Negotiated
 from .http import Request, Response
 from .http11 import RequestParser, serialize_response
-from .protocol import Connection
+from .protocol import Side
 from .routing import App
+from .upgrade import open_websocket
 
 __all__ = ["Server", "ServerLimits", "serve", "run", "event_loop_factory"]
 
@@ -148,8 +151,7 @@ class HTTPConnection(asyncio.BufferedProtocol):
         if head is None:
             return
         self._cancel_timer()
-        request = Request.from_head(head, peer=self.peer)
-        request._conn = self
+        request = Request.from_head(head, peer=self.peer, connection=self)
         self._task = self.server._spawn(self._handle(request))
 
     def _refuse(self, exc: HTTPError) -> None:
@@ -204,13 +206,13 @@ class HTTPConnection(asyncio.BufferedProtocol):
         self,
         request: Request,
         headers: list[tuple[str, str]],
-        conn: Connection,
         options: Options,
-        *,
-        subprotocol: str | None = None,
-        extensions: str | None = None,
+        negotiated: Negotiated,
     ) -> WebSocket:
-        """Answer 101 and hand the transport to a new :class:`WebSocket`."""
+        """Answer 101 with *headers* and hand the transport to a new :class:`WebSocket`.
+
+        Raises :class:`asyncio.CancelledError` when the client is already gone.
+        """
         transport = self.transport
         if transport is None or transport.is_closing():
             raise asyncio.CancelledError()
@@ -218,20 +220,16 @@ class HTTPConnection(asyncio.BufferedProtocol):
         self._cancel_timer()
         self.server._connections.discard(self)
         transport.write(serialize_response(101, headers))
-        sock = WebSocket(conn, options=options, request=request, subprotocol=subprotocol, extensions=extensions)
-        sock.remote_address = self.peer
-        self.server._sockets.add(sock)
-        # One callback for both (a bound method, no closure): fewer objects per socket.
-        sock.add_close_callback(self._socket_closed)
         leftover = self._parser.take_buffer()
         self._parser = None  # the request parser is not needed any more: free it
         request.headers.compact()  # kept as long as the socket: drop the lookup index
-        transport.set_protocol(sock)
-        sock.connection_made(transport)
-        if leftover:
-            sock.data_received(leftover)
+        sock = open_websocket(transport, Side.SERVER, options, negotiated, request=request, leftover=leftover)
+        # Registered after the hand-off: the close callbacks run from connection_lost,
+        # which the transport never calls inside data_received, so none is missed.
+        self.server._sockets.add(sock)
+        # One callback for both (a bound method, no closure): fewer objects per socket.
+        sock.add_close_callback(self._socket_closed)
         return sock
-
 
     def _socket_closed(self, sock: WebSocket) -> None:
         self.server._sockets.discard(sock)
@@ -368,7 +366,7 @@ class Server:
             # sockets are open; bounded, as everything in shutdown.
             await asyncio.wait(set(self._owned), timeout=min(1.0, self.limits.shutdown_timeout))
         for sock in list(self._sockets):
-            sock.close(1001, "server shutting down")
+            sock.close(CloseCode.GOING_AWAY, "server shutting down")
         for http in list(self._connections):
             if http._task is None and http.transport is not None:
                 http.transport.close()

@@ -8,21 +8,26 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from ws.deflate import DeflateConfig, client_offer, compression_config
 from ws.exceptions import HTTPError, InvalidHandshake
 from ws.handshake import (
+    Negotiated,
     accept_key,
     check_origin,
     check_request,
     check_response,
+    client_negotiation,
     make_key,
     parse_extension_header,
     parse_header_tokens,
     request_headers,
     response_headers,
     select_subprotocol,
+    server_negotiation,
 )
 from ws.http import Request
 from ws.http11 import Headers, RequestHead, RequestParser, ResponseParser, StatusHead, serialize_request, serialize_response
+from ws.protocol import Connection, Side
 
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="
 GOOD = [
@@ -330,3 +335,56 @@ def test_parse_extension_header_round_trip(
         f"{ows};{ows}".join([name, *(param(p, v) for p, v in params)]) for name, params in extensions
     )
     assert parse_extension_header([text]) == [(name, list(params)) for name, params in extensions]
+
+
+# ---------------------------------------------------------------------- negotiation, both sides
+
+
+def test_negotiation_agrees_on_both_sides_and_the_codecs_interoperate() -> None:
+    """server_negotiation and client_negotiation give one Negotiated each; the
+    permessage-deflate codecs they build speak to each other."""
+    config = DeflateConfig(compress_threshold=0)
+    key = make_key()
+    offer = request_headers("h", key, subprotocols=["json"], extensions=client_offer(config))
+    head = RequestHead("GET", "/chat", "1.1", Headers(offer))
+    served = server_negotiation(head, subprotocols=["xml", "json"], compression=config)
+    assert served.subprotocol == "json" and served.extensions is not None and served.deflate is not None
+    answer = status(response_headers(check_request(head), subprotocol=served.subprotocol, extensions=served.extensions))
+    got = client_negotiation(answer, key, subprotocols=["json"], compression=config)
+    assert (got.subprotocol, got.extensions) == ("json", served.extensions)
+    assert got.deflate is not None and got.deflate.threshold == 0
+    server = Connection(Side.SERVER, deflate=served.deflate)
+    client = Connection(Side.CLIENT, deflate=got.deflate)
+    assert server.receive_data(client.send_text("hello " * 20)) == ["hello " * 20]
+    assert client.receive_data(server.send_text("back " * 20)) == ["back " * 20]
+
+
+def test_negotiation_without_compression_or_offers() -> None:
+    key = make_key()
+    offer = request_headers("h", key, extensions="permessage-deflate")
+    head = RequestHead("GET", "/", "1.1", Headers(offer))
+    assert server_negotiation(head, compression=None) == Negotiated()
+    plain = RequestHead("GET", "/", "1.1", Headers(request_headers("h", key)))
+    assert server_negotiation(plain, compression=DeflateConfig()) == Negotiated()
+    assert client_negotiation(status(response_headers(key)), key, compression=DeflateConfig()) == Negotiated()
+
+
+def test_client_negotiation_refuses_an_extension_it_did_not_offer() -> None:
+    answer = status(response_headers(KEY, extensions="permessage-deflate"))
+    with pytest.raises(InvalidHandshake) as info:
+        client_negotiation(answer, KEY, compression=None)
+    assert info.value.status == 0
+
+
+def test_server_negotiation_malformed_extensions_is_400() -> None:
+    head = request(replace("Sec-WebSocket-Extensions", "permessage-deflate; =x"))
+    with pytest.raises(InvalidHandshake) as info:
+        server_negotiation(head, compression=DeflateConfig())
+    assert info.value.status == 400
+
+
+def test_compression_config() -> None:
+    assert compression_config(True) == DeflateConfig()
+    assert compression_config(False) is None and compression_config(None) is None
+    mine = DeflateConfig(level=1)
+    assert compression_config(mine) is mine

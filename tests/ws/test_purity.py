@@ -1,6 +1,7 @@
 """The sans-I/O core of ``ws`` imports no asyncio (STYLE: pure core, thin shells).
 
-Only ``ws.exceptions`` may import asyncio, for ``Closed`` (a ``CancelledError``).
+Only ``ws.exceptions`` may import asyncio, for ``Closed`` (a ``CancelledError``);
+it imports nothing else of ``ws`` but ``closecodes``, which imports nothing at all.
 Two checks: the source of each pure module (every ``import``, even inside a
 function), and a real import of the pure modules in a fresh interpreter,
 without running ``ws/__init__`` (which imports the asyncio shell).
@@ -20,9 +21,9 @@ from tests.support import scaled
 
 WS = pathlib.Path(__file__).resolve().parents[2] / "ws"
 
-PURE = ["frames", "protocol", "messages", "http11", "handshake", "deflate", "routing", "http"]
+PURE = ["frames", "protocol", "messages", "http11", "handshake", "deflate", "routing", "http", "closecodes"]
 # The asyncio shell: the core must never import these.
-SHELL = {"__init__", "connection", "server", "client", "endpoint", "mux"}
+SHELL = {"__init__", "connection", "server", "client", "endpoint", "mux", "upgrade"}
 IO_MODULES = {"asyncio", "socket", "selectors", "ssl", "threading", "trio", "anyio", "uvloop"}
 
 
@@ -82,8 +83,14 @@ def test_pure_module_source_imports_no_io(module: str) -> None:
 def test_exceptions_imports_asyncio_and_nothing_else_of_ws() -> None:
     absolute, local = imports_of("exceptions")
     assert absolute & IO_MODULES == {"asyncio"}
-    # ``messages`` is imported for type checking only.
-    assert local <= {"messages"}
+    # ``messages`` is imported for type checking only; ``closecodes`` is a leaf.
+    assert local <= {"messages", "closecodes"}
+
+
+def test_closecodes_imports_nothing_of_ws_and_no_io() -> None:
+    absolute, local = imports_of("closecodes")
+    assert local == set()
+    assert absolute <= {"__future__", "enum"}
 
 
 SCRIPT = r"""
