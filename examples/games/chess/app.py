@@ -4,13 +4,15 @@ Mounted by :func:`mount` (``examples/server.py`` calls it)::
 
     /chess/            the page (static files next to this module)
     /chess/ws          the lobby: ?name=, ?mode=<time control> (3+2, 5+0, 10+0),
-                       ?code=new | ?code=XXXXXX for a private game,
-                       ?token= to take a seat back, ?watch=<room id> to spectate
+                       ?code=new | ?code=XXXXXX for a private game (the code alone
+                       finds it: a friend's ?mode= is ignored), ?token= to take a
+                       seat back, ?watch=<room id> to spectate
+    /chess/config      JSON: the time controls and the reconnect grace time
     /chess/pgn/{room}  the PGN of a finished room (text/plain)
 
-Wire protocol (JSON text frames), on top of the rooms messages (``lobby``,
-``matched``, ``player_left``, ``player_returned``, ``resumed``, ``spectating``,
-``ended``; see docs/protocol.md):
+The wire protocol, on top of the rooms messages of docs/protocol.md, is
+docs/games.md#chess (the contract; tests/examples/test_protocol_doc.py replays
+its example exchange).  In short:
 
 client -> server
     {"type": "move", "uci": "e2e4"}   or {"type": "move", "san": "Nf3"}
@@ -23,12 +25,13 @@ server -> clients (players and spectators)
     {"type": "draw_offer", "by": "white"} {"type": "draw_declined", "by": "black"}
     {"type": "game_over", "outcome": {result, reason, winner}, "pgn": "...", "state": S}
     {"type": "rematch_offer", "by": "white"}
-    {"type": "error", "error": "illegal_move" | "not_your_turn" | "bad_message" | ..., "detail": "..."}
+    {"type": "error", "error": "illegal_move" | "not_your_turn" | "bad_message" | "game_over", "detail": "..."}
 
 S is the full state (:meth:`Table.snapshot`): FEN, SAN and UCI move lists,
-clocks (seconds left, and which one is running), colours with seats and names,
-a draw offer, the outcome.  ``resumed`` and ``spectating`` carry S too, so a
-reload or a late spectator sees the same board and clocks.
+clocks (seconds left, and which one is running: none before White's first
+move), colours with seats and names, a draw offer, the outcome.  ``resumed``
+and ``spectating`` carry S too, so a reload or a late spectator sees the same
+board and clocks.
 
 The room's result (and ``ended``'s) is ``{"pgn": ..., "outcome": ..., "games": n}``:
 the PGN of every game played in the room, one after the other.
