@@ -122,6 +122,7 @@ client.on("ended", (e) => {
   $("rematch").hidden = !myColor;  // a spectator may download the PGN, not ask for a rematch
   if (e.result && e.result.pgn) lastPgn = e.result.pgn;
   if (!state || !state.outcome) status("The game is over.");
+  else if (myColor && $("notice").hidden) notice("The room is closed: no rematch.");
 });
 client.on("error", (e) => notice(e.detail || e.error, true));
 client.on("reconnecting", (r) => status(`Connection lost — reconnecting (attempt ${r.attempt})…`));
