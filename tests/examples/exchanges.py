@@ -126,8 +126,8 @@ async def replay(
             if step.arrow == "→":
                 if step.body.startswith("GET "):
                     path = values.fill(step.body[4:].strip())
-                    if "token=" in path:
-                        path = re.sub(r"token=[^&]*", lambda _: "token=" + tokens[step.who], path)
+                    if "token=" in path:  # the doc's token stands for the one this client got
+                        path = re.sub(r"token=[^&]*", lambda _, token=tokens[step.who]: "token=" + token, path)
                     socks[step.who] = await ws.connect(f"ws://127.0.0.1:{server.port}{path}")
                 else:
                     socks[step.who].text(values.fill(step.body))
