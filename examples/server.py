@@ -1,4 +1,4 @@
-"""The example server started by ``make run``: chess and chat in the browser.
+"""The example server started by ``make run``: chess and chat in the browser, and tic-tac-toe.
 
     python -m examples.server --host 127.0.0.1 --port 8000
 
@@ -8,6 +8,8 @@ One process, the in-memory backend, nothing else to install (beyond ``chess``):
     /chess/      chess: lobby per time control, private games by code, clocks,
                  reconnect, spectators, PGN  (examples/games/chess)
     /chat/       chat: open rooms by name and groups of 2..8  (examples/games/chat)
+    /tictactoe   the tic-tac-toe lobby of the guide and of docs/protocol.md's worked
+                 exchange (examples/tictactoe.py): a WebSocket endpoint, no page
     /rooms/      rooms.js, the browser client of the rooms protocol
     /echo        an echo endpoint (tests and quick checks use it)
 """
@@ -24,6 +26,7 @@ from typing import Any
 import rooms
 import ws
 
+from . import tictactoe
 from .games.chat.app import OpenRooms
 from .games.chat.app import mount as mount_chat
 from .games.chess.app import mount as mount_chess
@@ -40,6 +43,7 @@ class Site:
     chess: rooms.Lobby
     chat_rooms: OpenRooms
     chat_groups: dict[int, rooms.Lobby]
+    tictactoe: rooms.Lobby
 
 
 def make_app(**options: Any) -> ws.App:
@@ -72,7 +76,12 @@ def make_site(
     app.mount_static("/static", STATIC)
     chess_lobby = mount_chess(app, time_controls=time_controls, **(chess_options or {}))
     open_rooms, groups = mount_chat(app, **(chat_options or {}))
-    return Site(app, chess_lobby, open_rooms, groups)
+    # A lobby of its own (not examples.tictactoe's), so that each site starts empty.
+    # Its reconnect is a float, as chess's and chat's are: every lobby of this site
+    # writes "reconnect":30.0 (docs/protocol.md: decode it as a float).
+    guide = tictactoe.tictactoe
+    tictactoe_lobby = app.route("/tictactoe")(rooms.Lobby(guide.n, guide.game, reconnect=float(guide.reconnect)))
+    return Site(app, chess_lobby, open_rooms, groups, tictactoe_lobby)
 
 
 async def main() -> None:
@@ -82,7 +91,7 @@ async def main() -> None:
     args = parser.parse_args()
     server = await ws.serve(make_app(), args.host, args.port)
     base = f"http://{args.host}:{server.port}"
-    print(f"Serving on {base}/  (chess: {base}/chess/  chat: {base}/chat/)  Ctrl-C to stop", flush=True)
+    print(f"Serving on {base}/  (chess: {base}/chess/  chat: {base}/chat/  tic-tac-toe: ws://{args.host}:{server.port}/tictactoe)  Ctrl-C to stop", flush=True)
     async with server:
         await server.serve_forever()
 

@@ -5,50 +5,13 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
 from examples.server import make_site
-from tests.browser import ARTIFACTS, chromium, needs_chromium
-from tests.support import running, scaled
+from tests.browser import ARTIFACTS, needs_chromium
+from tests.support import running
 
-TIMEOUT_MS = round(scaled(10) * 1000)  # Playwright counts in milliseconds
+from .pages import board_of, click_move, drag_move, new_page
 
 pytestmark = needs_chromium
-
-
-@pytest.fixture
-async def browser():
-    async with chromium() as browser:
-        yield browser
-
-
-async def new_page(browser, base: str, path: str):
-    context = await browser.new_context(viewport={"width": 1000, "height": 760})
-    page = await context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.set_default_timeout(TIMEOUT_MS)
-    await page.goto(base + path)
-    return page, errors
-
-
-def board_of(page):
-    return page.locator("#board")
-
-
-async def click_move(page, move: str) -> None:
-    await page.click(f'[data-square="{move[:2]}"]')
-    await page.click(f'[data-square="{move[2:4]}"]')
-
-
-async def drag_move(page, move: str) -> None:
-    start = await page.locator(f'[data-square="{move[:2]}"]').bounding_box()
-    end = await page.locator(f'[data-square="{move[2:4]}"]').bounding_box()
-    await page.mouse.move(start["x"] + start["width"] / 2, start["y"] + start["height"] / 2)
-    await page.mouse.down()
-    await page.mouse.move(end["x"] + 5, end["y"] + 5, steps=5)
-    await page.mouse.move(end["x"] + end["width"] / 2, end["y"] + end["height"] / 2, steps=3)
-    await page.mouse.up()
 
 
 async def test_chess_two_pages_are_matched_and_play_by_clicking(browser) -> None:

@@ -259,3 +259,15 @@ def test_pgn_of_a_running_game_has_no_result(clock: FakeTime) -> None:
     game = new_game(clock)
     play(game, "d4")
     assert '[Result "*"]' in game.pgn() and game.pgn().rstrip().endswith("*")
+
+
+def test_abort_ends_the_game_without_a_result(clock: FakeTime) -> None:
+    game = ChessGame(TimeControl.parse("5+0"), white="alice", black="bob", now=clock)
+    clock.advance(30)  # never started: no clock ran
+    game.abort()
+    assert game.over and game.to_json()["outcome"] == {"result": "*", "reason": "aborted", "winner": None}
+    assert game.remaining(W) == 300 and game.remaining(B) == 300
+    pgn = game.pgn()
+    assert '[Result "*"]' in pgn and '[Termination "unterminated"]' in pgn
+    with pytest.raises(IllegalMove, match="over"):
+        game.move(W, "e2e4")

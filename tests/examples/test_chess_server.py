@@ -40,7 +40,8 @@ async def test_scholars_mate_and_the_pgn_is_the_result() -> None:
     async with running(s.app) as server:
         white, black = await chess_pair(server, "5+0")
         assert white.state["names"] == {"white": white.name, "black": black.name}
-        assert white.state["clocks"] == pytest.approx({"white": 300, "black": 300}, abs=0.5) and white.state["running"] == "white"
+        # no clock runs before White's first move (issue 15: it used to start at the match)
+        assert white.state["clocks"] == {"white": 300, "black": 300} and white.state["running"] is None
         # an illegal move is rejected with a reason, and the board does not change
         white.send({"type": "move", "uci": "e2e5"})
         error = await white.recv_type("error")
@@ -231,3 +232,78 @@ async def test_private_game_by_code() -> None:
         await guest.recv_type("game_over")
         await finish(host, guest)
         await public.aclose()
+
+
+async def test_no_clock_runs_before_whites_first_move() -> None:
+    async with running(site().app) as server:
+        white, black = await chess_pair(server, "tiny")  # 0.4 s each
+        assert white.state["running"] is None and white.state["first_move"] > 0
+        await asyncio.sleep(0.6)  # longer than White's whole clock: nothing flags
+        state = await play(white, black, ["e4"])
+        assert state["clocks"]["white"] == 0.4 and state["running"] == "black" and state["first_move"] is None
+        over = await black.recv_type("game_over")  # Black's clock started with White's move
+        assert over["outcome"] == {"result": "1-0", "reason": "timeout", "winner": "white"}
+        await finish(white, black)
+
+
+async def test_a_game_without_a_first_move_is_aborted() -> None:
+    async with running(site(first_move=0.3).app) as server:
+        white, black = await chess_pair(server)
+        white.send({"type": "offer_draw"})  # a message that is not a move does not reset the wait
+        await black.recv_type("draw_offer")
+        over = await black.recv_type("game_over")
+        assert over["outcome"] == {"result": "*", "reason": "aborted", "winner": None}
+        assert over["state"]["running"] is None and over["state"]["clocks"] == {"white": 300, "black": 300}
+        result = await finish(white, black)
+        assert '[Result "*"]' in result["pgn"] and '[Termination "unterminated"]' in result["pgn"]
+
+
+async def test_a_move_without_a_uci_key_is_a_bad_message_that_names_the_key() -> None:
+    async with running(site().app) as server:
+        white, black = await chess_pair(server)
+        white.send({"type": "move", "move": "f2f3"})
+        error = await white.recv_type("error")
+        assert error["error"] == "bad_message" and '"uci"' in error["detail"] and "e2e4" in error["detail"]
+        await play(white, black, ["f3"])  # the turn goes on
+        white.send({"type": "resign"})
+        await black.recv_type("game_over")
+        await finish(white, black)
+
+
+@pytest.mark.parametrize(("created", "friend"), [("5+0", "tiny"), ("tiny", "5+0"), ("5+0", None), ("5+0", "99+9")])
+async def test_a_private_code_finds_its_game_whatever_time_control_the_friend_sends(created, friend) -> None:
+    async with running(site().app) as server:
+        host = await ChessBot.connect(server, "/chess/ws", name="host", code="new", mode=created)
+        code = (await host.recv_type("lobby"))["code"]
+        extra = {"mode": friend} if friend else {}
+        guest = await ChessBot.connect(server, "/chess/ws", name="guest", code=code, **extra)
+        for bot in (host, guest):
+            await bot.wait_matched()
+            await bot.wait_start()
+            assert bot.state["time_control"]["name"] == created  # the creator's, for both
+        assert {host.state["names"]["white"], host.state["names"]["black"]} == {"host", "guest"}
+        # a public player of the same time control is not matched with a private game
+        public = await ChessBot.connect(server, "/chess/ws", name="public", mode=created)
+        assert (await public.recv_type("lobby"))["have"] == 1
+        await public.aclose()
+        host.send({"type": "resign"})
+        await guest.recv_type("game_over")
+        await finish(host, guest)
+
+
+async def test_a_private_game_of_an_unknown_time_control_is_refused_before_the_upgrade() -> None:
+    async with running(site().app) as server:
+        with pytest.raises(ws.InvalidHandshake) as info:
+            await ChessBot.connect(server, "/chess/ws", name="x", code="new", mode="99+9")
+        assert "400" in str(info.value)
+
+
+async def test_a_player_without_a_name_is_named_by_the_lobby() -> None:
+    async with running(site().app) as server:
+        a = await ChessBot.connect(server, "/chess/ws", name="  ")
+        await a.recv_type("lobby")
+        b = await ChessBot.connect(server, "/chess/ws", name="x" * 40)
+        names = sorted(p["name"] for p in (await a.wait_matched())["players"])
+        assert names[0].startswith("player-") and names[1] == "x" * 32
+        await b.wait_matched()
+        await asyncio.gather(a.aclose(), b.aclose())

@@ -21,7 +21,8 @@ server -> client   welcome (room, you, people, history, limits), joined, left,
                    chat (nick, text, ts), error (too_long, empty, flood, bad_message, room_full)
 
 A group also gets the rooms messages (lobby, matched, player_left, player_returned,
-resumed with ``state`` = a welcome).
+resumed with ``state`` = a welcome).  The contract, with an example exchange that
+tests/examples/test_protocol_doc.py replays, is docs/games.md#chat.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ from .logic import ChatError, ChatRoom, clean_nick, clean_room_name
 __all__ = ["mount", "OpenRooms"]
 
 STATIC = pathlib.Path(__file__).parent / "static"
+# Compact JSON, as the rooms layer writes it: one encoding for every chat frame.
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 class OpenRooms:
@@ -55,26 +58,26 @@ class OpenRooms:
 
     def _send_all(self, name: str, obj: dict[str, Any], exclude: ws.WebSocket | None = None) -> None:
         socks = [s for s in self.socks.get(name, ()) if s is not exclude]
-        ws.broadcast(socks, json.dumps(obj, ensure_ascii=False, separators=(",", ":")), max_buffer=2**20)
+        ws.broadcast(socks, _encode(obj), max_buffer=2**20)
 
     async def serve(self, request: ws.Request, sock: ws.WebSocket, name: str) -> None:
         """One connection in room *name*, from join to leave."""
         room = self.rooms.get(name)
         if room is None:
             if len(self.rooms) >= self.max_rooms:
-                sock.text(json.dumps(ChatError("too_many_rooms", "too many open rooms; try an existing one").to_json()))
+                sock.text(_encode(ChatError("too_many_rooms", "too many open rooms; try an existing one").to_json()))
                 return
             room = self.rooms[name] = ChatRoom(name, **self.room_options)
             self.socks[name] = {}
         try:
             welcome, joined = room.join(sock, clean_nick(request.query.get("name")))
         except ChatError as err:
-            sock.text(json.dumps(err.to_json()))
+            sock.text(_encode(err.to_json()))
             self._drop_if_empty(name)
             return
         self.socks[name][sock] = None
         try:
-            sock.text(json.dumps(welcome))
+            sock.text(_encode(welcome))
             self._send_all(name, joined, exclude=sock)
             async for raw in sock:
                 try:
@@ -82,7 +85,7 @@ class OpenRooms:
                     self._send_all(name, room.handle(sock, msg))
                 except (ValueError, ChatError) as err:
                     error = err if isinstance(err, ChatError) else ChatError("bad_message", "messages are JSON text")
-                    sock.text(json.dumps(error.to_json()))
+                    sock.text(_encode(error.to_json()))
         finally:
             self.socks[name].pop(sock, None)
             left = room.leave(sock)

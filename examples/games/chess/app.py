@@ -4,13 +4,15 @@ Mounted by :func:`mount` (``examples/server.py`` calls it)::
 
     /chess/            the page (static files next to this module)
     /chess/ws          the lobby: ?name=, ?mode=<time control> (3+2, 5+0, 10+0),
-                       ?code=new | ?code=XXXXXX for a private game,
-                       ?token= to take a seat back, ?watch=<room id> to spectate
+                       ?code=new | ?code=XXXXXX for a private game (the code alone
+                       finds it: a friend's ?mode= is ignored), ?token= to take a
+                       seat back, ?watch=<room id> to spectate
+    /chess/config      JSON: the time controls and the reconnect grace time
     /chess/pgn/{room}  the PGN of a finished room (text/plain)
 
-Wire protocol (JSON text frames), on top of the rooms messages (``lobby``,
-``matched``, ``player_left``, ``player_returned``, ``resumed``, ``spectating``,
-``ended``; see docs/protocol.md):
+The wire protocol, on top of the rooms messages of docs/protocol.md, is
+docs/games.md#chess (the contract; tests/examples/test_protocol_doc.py replays
+its example exchange).  In short:
 
 client -> server
     {"type": "move", "uci": "e2e4"}   or {"type": "move", "san": "Nf3"}
@@ -23,12 +25,13 @@ server -> clients (players and spectators)
     {"type": "draw_offer", "by": "white"} {"type": "draw_declined", "by": "black"}
     {"type": "game_over", "outcome": {result, reason, winner}, "pgn": "...", "state": S}
     {"type": "rematch_offer", "by": "white"}
-    {"type": "error", "error": "illegal_move" | "not_your_turn" | "bad_message" | ..., "detail": "..."}
+    {"type": "error", "error": "illegal_move" | "not_your_turn" | "bad_message" | "game_over", "detail": "..."}
 
 S is the full state (:meth:`Table.snapshot`): FEN, SAN and UCI move lists,
-clocks (seconds left, and which one is running), colours with seats and names,
-a draw offer, the outcome.  ``resumed`` and ``spectating`` carry S too, so a
-reload or a late spectator sees the same board and clocks.
+clocks (seconds left, and which one is running: none before White's first
+move), colours with seats and names, a draw offer, the outcome.  ``resumed``
+and ``spectating`` carry S too, so a reload or a late spectator sees the same
+board and clocks.
 
 The room's result (and ``ended``'s) is ``{"pgn": ..., "outcome": ..., "games": n}``:
 the PGN of every game played in the room, one after the other.
@@ -39,6 +42,7 @@ from __future__ import annotations
 import asyncio
 import pathlib
 import random
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -49,10 +53,14 @@ import ws
 
 from .game import ChessGame, IllegalMove, TimeControl, color_name
 
-__all__ = ["mount", "DEFAULT_TIME_CONTROLS", "Table"]
+__all__ = ["mount", "DEFAULT_TIME_CONTROLS", "PRIVATE", "Table"]
 
 STATIC = pathlib.Path(__file__).parent / "static"
 DEFAULT_TIME_CONTROLS = ("3+2", "5+0", "10+0")
+PRIVATE = "private"  # the lobby mode of every private game: its code alone finds it
+MAX_NAME = 32  # as the lobby trims ?name=
+MOVE_SHAPE = 'a move is {"type": "move", "uci": "e2e4"} (UCI: from and to squares, e7e8q to promote) or {"type": "move", "san": "Nf3"}; this one has neither a "uci" nor a "san" key'
+
 
 
 class Table:
@@ -72,6 +80,7 @@ class Table:
         self.game: ChessGame | None = None
         self.pgns: list[str] = []
         self.rematch: set[chess.Color] = set()
+        self.abort_at = 0.0  # time.monotonic() when the game is aborted if White has not moved
 
     def color_of(self, player: rooms.Player) -> chess.Color:
         return chess.WHITE if self.seats[chess.WHITE] is player else chess.BLACK
@@ -94,6 +103,8 @@ class Table:
         state["game"] = len(self.pgns) + (0 if self.game is None or self.game.over else 1)
         state["colors"] = {color_name(c): {"seat": p.seat, "name": p.name, "connected": p.connected} for c, p in self.seats.items()}
         state["rematch"] = sorted(color_name(c) for c in self.rematch)
+        waiting = self.game is not None and not self.game.started
+        state["first_move"] = round(max(0.0, self.abort_at - time.monotonic()), 3) if waiting else None
         return state
 
     def result(self) -> dict[str, Any]:
@@ -107,18 +118,27 @@ def _snapshot(room: rooms.Room, _who: Any) -> dict[str, Any] | None:
     return table.snapshot() if isinstance(table, Table) else None
 
 
-async def _play_one(room: rooms.Room, table: Table) -> None:
-    """Run one game until it ends (mate, draw, flag, resignation, abandonment)."""
+async def _play_one(room: rooms.Room, table: Table, first_move: float) -> None:
+    """Run one game until it ends (mate, draw, flag, resignation, abandonment).
+
+    No clock runs until White's first move, as on chess servers: the match is
+    not the start of White's thinking time.  White has *first_move* seconds to
+    make it, or the game is aborted without a result.
+    """
     game = table.game
     assert game is not None
-    game.start()
+    table.abort_at = time.monotonic() + first_move
     room.broadcast({"type": "start", "game": len(table.pgns) + 1, "state": table.snapshot()})
     while not game.over:
+        # Wake up exactly when the side to move would flag (server-authoritative
+        # clock), or before the first move when the game is to be aborted.
+        wait = game.remaining(game.turn) if game.started else max(0.0, table.abort_at - time.monotonic())
         try:
-            # Wake up exactly when the side to move would flag (server-authoritative clock).
-            async with asyncio.timeout(game.remaining(game.turn)):
+            async with asyncio.timeout(wait):
                 player, msg = await room.receive()
         except TimeoutError:
+            if not game.started:
+                game.abort()
             game.check_flag()
             continue
         except ws.Closed as exc:
@@ -133,8 +153,13 @@ async def _play_one(room: rooms.Room, table: Table) -> None:
             if kind == "move":
                 if "san" in msg and "uci" not in msg:
                     played = game.move(color, msg["san"], notation="san")
+                elif "uci" in msg:
+                    played = game.move(color, msg["uci"])
                 else:
-                    played = game.move(color, msg.get("uci"))
+                    player.send({"type": "error", "error": "bad_message", "detail": MOVE_SHAPE})
+                    continue
+                if not game.started:
+                    game.start()  # White's first move starts Black's clock
                 room.broadcast({"type": "move", "move": played, "state": table.snapshot()})
             elif kind == "resign":
                 game.resign(color)
@@ -179,15 +204,25 @@ async def _wait_rematch(room: rooms.Room, table: Table, window: float) -> bool:
         return False
 
 
-def make_game(time_controls: Mapping[str, TimeControl], *, rematch_window: float, rng: random.Random):
+def _time_control_of(room: rooms.Room, time_controls: Mapping[str, TimeControl]) -> TimeControl:
+    """A public room's mode is its time control; a private room plays its creator's."""
+    if room.mode != PRIVATE:
+        return time_controls[room.mode]
+    for player in room.players:
+        chosen = player.identity.get("time_control") if isinstance(player.identity, dict) else None
+        if chosen in time_controls:
+            return time_controls[chosen]
+    return next(iter(time_controls.values()))  # (unreachable: the creator always chose one)
+
+
+def make_game(time_controls: Mapping[str, TimeControl], *, rematch_window: float, first_move: float, rng: random.Random):
     async def chess_game(room: rooms.Room) -> dict[str, Any]:
         """A room of two: games until nobody wants a rematch; the result holds their PGN."""
-        mode = room.mode
-        table = Table(room, time_controls[mode], rng)
+        table = Table(room, _time_control_of(room, time_controls), rng)
         room.state = table
         while True:
             table.new_game()
-            await _play_one(room, table)
+            await _play_one(room, table, first_move)
             game = table.game
             table.pgns.append(game.pgn())
             room.broadcast({"type": "game_over", "outcome": game.outcome.to_json(), "pgn": table.pgns[-1], "state": table.snapshot()})
@@ -207,6 +242,7 @@ def mount(
     time_controls: Mapping[str, tuple[float, float]] | None = None,
     reconnect: float = 30.0,
     rematch_window: float = 120.0,
+    first_move: float = 30.0,
     rng: random.Random | None = None,
     **lobby_options: Any,
 ) -> rooms.Lobby:
@@ -214,24 +250,52 @@ def mount(
 
     *time_controls* maps a lobby mode to ``(initial seconds, increment)``; by
     default 3+2, 5+0 and 10+0.  Tests pass tiny clocks here (e.g. ``{"fast":
-    (0.5, 0)}``): a mode that only exists when a test asks for it.
+    (0.5, 0)}``): a mode that only exists when a test asks for it.  White has
+    *first_move* seconds for the first move of a game (no clock runs before
+    it), or the game is aborted.
+
+    A private game is found by its code alone: every ``?code=`` connection has
+    the lobby mode :data:`PRIVATE`, and the game plays the time control its
+    creator chose (``?code=new&mode=...``), carried in the creator's identity
+    by the lobby's ``auth`` hook; the ``mode`` a friend's page sends is ignored.
     """
     if time_controls is None:
         controls = {name: TimeControl.parse(name) for name in DEFAULT_TIME_CONTROLS}
     else:
         controls = {name: TimeControl(name, float(initial), float(increment)) for name, (initial, increment) in time_controls.items()}
+    if PRIVATE in controls:
+        raise ValueError(f"{PRIVATE!r} is the mode of every private game, not a time control")
     default = next(iter(controls))
 
-    def mode(request: ws.Request) -> str:
+    def time_control(request: ws.Request) -> str:
         name = (request.query.get("mode") or default).strip().replace(" ", "+")
         if name not in controls:
             raise ws.HTTPError(400, f"unknown time control {name!r}; try one of {', '.join(controls)}")
         return name
 
+    def joins_by_code(request: ws.Request) -> bool:
+        query = request.query
+        return "code" in query and "token" not in query and "watch" not in query
+
+    def mode(request: ws.Request) -> str:
+        return PRIVATE if joins_by_code(request) else time_control(request)
+
+    def identify(request: ws.Request) -> dict[str, Any]:
+        """The player's name, as the lobby would take it, and for the creator of
+        a private game the time control it will be played at."""
+        identity: dict[str, Any] = {}
+        name = (request.query.get("name") or "").strip()[:MAX_NAME]
+        if name:
+            identity["name"] = name  # (without one the lobby names the player player-<n>)
+        if joins_by_code(request) and request.query["code"].strip().upper() == "NEW":
+            identity["time_control"] = time_control(request)
+        return identity
+
     lobby = rooms.Lobby(
         2,
-        make_game(controls, rematch_window=rematch_window, rng=rng or random.Random()),
+        make_game(controls, rematch_window=rematch_window, first_move=first_move, rng=rng or random.Random()),
         mode=mode,
+        auth=identify,
         private=True,
         reconnect=reconnect,
         on_resume=_snapshot,

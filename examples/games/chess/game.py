@@ -5,7 +5,7 @@ needs on top of the rules: server-side chess clocks with increment (read from an
 injectable ``now`` function, so tests drive time by hand), draw offers,
 resignation, abandonment, a flag fall, the automatic draws (stalemate,
 insufficient material, the fifty-move rule, threefold repetition) and the PGN
-of the game.  The rooms handler (:mod:`.server`) only moves messages in and out.
+of the game.  The rooms handler (:mod:`.app`) only moves messages in and out.
 
 Colours are python-chess's booleans (``chess.WHITE`` is True); on the wire they
 are the strings ``"white"`` and ``"black"``.
@@ -65,8 +65,8 @@ class TimeControl:
 
 @attrs.frozen(slots=True)
 class Outcome:
-    result: str  # "1-0", "0-1", "1/2-1/2"
-    reason: str  # checkmate, resignation, timeout, stalemate, agreement, ...
+    result: str  # "1-0", "0-1", "1/2-1/2", or "*" for an aborted game
+    reason: str  # checkmate, resignation, timeout, stalemate, agreement, aborted, ...
     winner: chess.Color | None
 
     def to_json(self) -> dict[str, Any]:
@@ -84,7 +84,8 @@ def _draw(reason: str) -> Outcome:
 class ChessGame:
     """One game of chess with clocks.
 
-    The clock of the side to move runs from :meth:`start` until the game ends.
+    The clock of the side to move runs from :meth:`start` until the game ends
+    (a server calls it after White's first move, so that no clock runs before it).
     Every method that changes the game first checks the flag, so a move sent
     after the player's time ran out loses on time rather than being played.
     Methods that a player may call wrongly raise :class:`IllegalMove`.
@@ -264,6 +265,13 @@ class ChessGame:
         self._require_playing()
         self._finish(_win(not color, "resignation"))
 
+    def abort(self) -> None:
+        """End the game without a result (PGN ``*``): nobody made a first move in time."""
+        if self.outcome is None:
+            self._stop_clock()
+            self.draw_offer = None
+            self.outcome = Outcome("*", "aborted", None)
+
     def abandon(self, color: chess.Color) -> None:
         """*color* left for good (their seat's grace time ran out)."""
         if self.outcome is None:
@@ -316,7 +324,7 @@ class ChessGame:
         headers["Result"] = self.outcome.result if self.outcome else "*"
         headers["TimeControl"] = self.time_control.pgn
         if self.outcome is not None:
-            headers["Termination"] = {"timeout": "time forfeit", "abandoned": "abandoned"}.get(self.outcome.reason, "normal")
+            headers["Termination"] = {"timeout": "time forfeit", "abandoned": "abandoned", "aborted": "unterminated"}.get(self.outcome.reason, "normal")
         exporter = chess.pgn.StringExporter(headers=True, variations=False, comments=False)
         return game.accept(exporter)
 

@@ -12,6 +12,7 @@ let maxText = 500;
 let people = [];
 let away = new Set();
 let finished = false;
+let enabled = false;    // connected and welcomed: the input and Send may be used
 
 // ------------------------------------------------------------------ joining
 
@@ -97,6 +98,7 @@ client.on("message", (msg) => {
 function welcome(msg) {
   me = msg.you;
   maxText = msg.limits?.max_text ?? maxText;
+  $("text").maxLength = maxText;  // the server's limit (it counts characters; see length() below)
   people = msg.people;
   $("title").textContent = msg.room.startsWith("group") ? `Group: ${msg.room.slice(9)}` : `# ${msg.room}`;
   $("log").textContent = "";
@@ -164,18 +166,24 @@ function showError(e) {
 
 // ------------------------------------------------------------------ sending
 
+// Characters as the server counts them (code points, after trimming): an emoji is one.
+const length = (text) => [...text.trim()].length;
+
 $("say").onsubmit = (event) => {
   event.preventDefault();
   const text = $("text").value.trim();
-  if (!text) return;
-  if (text.length > maxText) return showError({ error: "too_long", detail: `messages are limited to ${maxText} characters` });
+  if (!text || !enabled) return;
+  if (length(text) > maxText) return showError({ error: "too_long", detail: `messages are limited to ${maxText} characters` });
   if (client.send({ type: "say", text })) $("text").value = "";
   counter();
 };
+// The count under the limit, and Send disabled past it (a paste or a script can
+// go past maxlength, and maxlength counts UTF-16 units, not characters).
 function counter() {
-  const n = $("text").value.length;
+  const n = length($("text").value);
   $("count").textContent = n ? `${n}/${maxText}` : "";
   $("count").classList.toggle("over", n > maxText);
+  $("send").disabled = !enabled || n > maxText;
 }
 $("text").addEventListener("input", counter);
 $("leave").onclick = () => {
@@ -184,7 +192,11 @@ $("leave").onclick = () => {
   location.href = "/chat/";
 };
 
-function setEnabled(on) { $("text").disabled = $("send").disabled = !on; }
+function setEnabled(on) {
+  enabled = on;
+  $("text").disabled = !on;
+  counter();
+}
 function status(text) { $("status").textContent = text; }
 
 // ------------------------------------------------------------------ on load

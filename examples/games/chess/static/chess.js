@@ -7,6 +7,7 @@ const $ = (id) => document.getElementById(id);
 const LOBBY = "/chess/ws";
 const GLYPH = { k: "♚", q: "♛", r: "♜", b: "♝", n: "♞", p: "♟" };
 const FILES = "abcdefgh";
+const START_FEN = "rnbqkbnr/pppppppp/8/8/8/8/PPPPPPPP/RNBQKBNR w KQkq - 0 1";
 const params = new URLSearchParams(location.search);
 const client = new RoomsClient();
 
@@ -20,6 +21,11 @@ let lastPgn = null;
 let ended = false;
 let code = null;       // the private game's code
 let drag = null;       // {from, ghost, moved}
+
+// A name typed while the page loads is the player's: fill the field only if it is
+// still empty, and before anything is awaited (the config arrives later).
+const savedName = params.get("name") || localStorage.getItem("chess:name") || "";
+if (!$("name").value) $("name").value = savedName;
 
 // ------------------------------------------------------------------ joining
 
@@ -38,9 +44,24 @@ function start(options) {
   sessionStorage.setItem("chess:join", JSON.stringify(options));
   $("join").hidden = true;
   $("game").hidden = false;
+  $("actions").hidden = true;   // nothing to resign or offer before the game starts
+  $("waiting").hidden = false;  // with Cancel, to leave the queue
+  $("invite").hidden = $("copy-invite").hidden = true;
   drawBoard();
   status("Connecting…");
   client.connect(LOBBY, options);
+}
+
+// Leave the queue and show the form again (the page keeps the name and the choices).
+function cancel() {
+  client.leave();
+  sessionStorage.removeItem("chess:join");
+  code = null;
+  $("waiting").hidden = true;
+  $("game").hidden = true;
+  $("join").hidden = false;
+  notice("");
+  if (location.search) history.replaceState(null, "", "/chess/");
 }
 
 function joinOptions(extra = {}) {
@@ -60,21 +81,29 @@ $("join-code").onclick = () => {
 
 client.on("lobby", (s) => {
   code = s.code ?? code;
-  let text = `Waiting for an opponent (${s.have} of ${s.need}) · ${$("mode").value || ""}`;
-  if (code) {
-    const link = `${location.origin}/chess/?code=${code}&mode=${encodeURIComponent($("mode").value)}`;
-    text = `Private game ${code}: send this link to your opponent — ${link}`;
+  $("waiting").hidden = false;
+  if (!code) {
+    status(`Waiting for an opponent (${s.have} of ${s.need}) · ${$("mode").value || ""}`);
+    return;
   }
-  status(text);
+  // The code alone finds the game: the friend plays this time control whatever their page shows.
+  const link = `${location.origin}/chess/?code=${code}`;
+  status(`Private game ${code} · ${$("mode").value || ""}: waiting for your friend`);
+  $("invite").hidden = $("copy-invite").hidden = false;
+  $("invite-code").textContent = code;
+  $("invite-link").href = link;
+  $("invite-link").textContent = link.replace(/^https?:\/\//, "");
 });
-client.on("matched", (m) => { mySeat = m.seat; notice(""); status("Matched — starting…"); });
+client.on("matched", (m) => { mySeat = m.seat; $("waiting").hidden = true; notice(""); status("Matched — starting…"); });
 client.on("resumed", (m) => {
   mySeat = m.seat;
+  $("waiting").hidden = true;
   notice("You are back in your game.");
   if (m.state) setState(m.state);
 });
 client.on("spectating", (m) => {
   mySeat = null;
+  $("waiting").hidden = true;
   status("Watching as a spectator");
   if (m.state) setState(m.state);
 });
@@ -90,16 +119,23 @@ client.on("ended", (e) => {
   ended = true;
   $("after").hidden = false;
   $("rematch").disabled = true;
+  $("rematch").hidden = !myColor;  // a spectator may download the PGN, not ask for a rematch
   if (e.result && e.result.pgn) lastPgn = e.result.pgn;
   if (!state || !state.outcome) status("The game is over.");
+  else if (myColor && $("notice").hidden) notice("The room is closed: no rematch.");
 });
 client.on("error", (e) => notice(e.detail || e.error, true));
 client.on("reconnecting", (r) => status(`Connection lost — reconnecting (attempt ${r.attempt})…`));
 client.on("close", (c) => {
-  if (!c.reconnecting && !ended) {
+  if (c.reconnecting) return;
+  $("waiting").hidden = true;
+  $("actions").hidden = true;
+  if (!ended) {
     if (c.code === 4004) status("No such game (finished, or a wrong code).");
     else if (c.code !== 1000) status(`Disconnected (${c.code}${c.reason ? ": " + c.reason : ""}).`);
   }
+  // Over for good: offer the way back (after a game, Leave in #after does it).
+  if ($("after").hidden) $("back").hidden = false;
 });
 client.on("message", (msg) => {
   switch (msg.type) {
@@ -151,20 +187,43 @@ function setState(s) {
   if (s.outcome && myColor) $("after").hidden = false;  // also after a reload between games
   $("share").hidden = false;
   $("watch-link").href = `/chess/?watch=${s.room}`;
-  $("watch-link").textContent = `${location.origin}/chess/?watch=${s.room}`;
+  $("info").textContent = `${s.time_control.name} · game ${s.game}`;
   drawBoard();
   drawMoves();
   drawPlayers();
   tick();
+  const result = $("status").classList;
+  result.remove("won", "lost", "drawn");
   if (s.outcome) {
-    const o = s.outcome;
-    const who = o.winner ? `${o.winner === "white" ? s.names.white : s.names.black} wins` : "Draw";
-    status(`Game over: ${o.result} — ${who} (${o.reason})`);
+    const [line, kind] = outcomeText(s.outcome, s);
+    status(`Game over: ${s.outcome.result} — ${line}`);
+    if (kind) result.add(kind);
   } else if (myColor) {
     status(s.turn === myColor ? `Your move (${myColor})` : `Waiting for ${s.turn}…`);
   } else {
     status(`Watching: ${s.turn} to move`);
   }
+}
+
+const cap = (word) => word[0].toUpperCase() + word.slice(1);
+
+// The game-over line, spoken to whoever reads it: [text, "won" | "lost" | "drawn" | null].
+function outcomeText(o, s) {
+  if (o.reason === "aborted") return [`Game aborted: ${s.turn === myColor ? "you" : cap(s.turn)} made no first move in time`, null];
+  const loser = o.winner === "white" ? "black" : "white";
+  const mine = myColor && o.winner === myColor, theirs = myColor && o.winner && o.winner !== myColor;
+  const reasons = {
+    checkmate: "checkmate",
+    resignation: mine ? "your opponent resigned" : theirs ? "you resigned" : `${cap(loser)} resigned`,
+    timeout: mine ? "your opponent ran out of time" : theirs ? "you ran out of time" : `${cap(loser)} ran out of time`,
+    abandoned: mine ? "your opponent left the game" : theirs ? "you left the game" : `${cap(loser)} left the game`,
+    agreement: "by agreement",
+    "timeout vs insufficient material": "time ran out, but the other side cannot mate",
+  };
+  const reason = reasons[o.reason] ?? o.reason;
+  if (!o.winner) return [`Draw (${reason})`, myColor ? "drawn" : null];
+  if (!myColor) return [`${s.names[o.winner]} (${o.winner}) won (${reason})`, null];
+  return mine ? [`You won (${reason})`, "won"] : [`You lost (${reason})`, "lost"];
 }
 
 function parseFen(fen) {
@@ -181,7 +240,8 @@ function parseFen(fen) {
 
 function drawBoard() {
   const board = $("board");
-  const pieces = state ? parseFen(state.fen) : {};
+  const pieces = parseFen(state ? state.fen : START_FEN);  // the start position while waiting
+  board.classList.toggle("idle", !state);
   board.dataset.fen = state ? state.fen : "";      // for tests and curious readers
   board.dataset.color = myColor || "spectator";
   const flip = myColor === "black";
@@ -270,6 +330,12 @@ function clockText(seconds) {
 function tick() {
   if (!state || !state.clocks) return;
   const elapsed = (performance.now() - stateAt) / 1000;
+  const firstMove = $("first-move");
+  firstMove.hidden = state.first_move == null || !!state.outcome;
+  if (!firstMove.hidden) {
+    const left = Math.max(0, Math.ceil(state.first_move - elapsed));
+    firstMove.textContent = `The clocks start with White's first move (${myColor === "white" ? "you have" : "White has"} ${left} s to make it, or the game is aborted).`;
+  }
   const bottom = myColor || "white";
   for (const [where, color] of [["top", bottom === "white" ? "black" : "white"], ["bottom", bottom]]) {
     const running = state.running === color && !ended;
@@ -316,13 +382,34 @@ $("promotion").onclick = (event) => {
   pendingPromotion = null;
 };
 
+// Why a click on *square* does nothing, in words (null: a click on nothing, say nothing).
+function whyNot(square) {
+  const piece = parseFen(state ? state.fen : START_FEN)[square];
+  if (!state) return piece ? "The game has not started yet." : null;
+  if (!myColor) return "You are watching: spectators cannot move.";
+  if (state.outcome) return "The game is over.";
+  if (!piece) return null;
+  const color = piece === piece.toUpperCase() ? "white" : "black";
+  if (color !== myColor) return `That is a ${color} piece: you play ${myColor}.`;
+  return `Not your turn: ${cap(state.turn)} to move.`;
+}
+
+function refuse(square) {
+  const why = whyNot(square);
+  if (!why) return;
+  notice(why);
+  const el = $("board").querySelector(`[data-square="${square}"]`);
+  el?.classList.add("refused");
+  el?.addEventListener("animationend", () => el.classList.remove("refused"), { once: true });
+}
+
 $("board").addEventListener("pointerdown", (event) => {
   const square = squareAt(event.clientX, event.clientY);
   if (!square) return;
   if (selected && selected !== square && !mine(square)) {  // second click: the target
     return tryMove(selected, square);
   }
-  if (!mine(square)) { selected = null; return drawBoard(); }
+  if (!mine(square)) { selected = null; drawBoard(); return refuse(square); }
   selected = square;
   drawBoard();
   const ghost = document.createElement("div");
@@ -364,6 +451,26 @@ $("leave").onclick = () => {
   sessionStorage.removeItem("chess:join");
   location.href = "/chess/";
 };
+$("cancel").onclick = cancel;
+$("copy-invite").onclick = () => copy($("invite-link").href, $("copy-invite"));
+$("copy-watch").onclick = () => copy($("watch-link").href, $("copy-watch"));
+
+async function copy(text, button) {
+  const label = button.textContent;
+  try {
+    await navigator.clipboard.writeText(text);
+  } catch {
+    // No clipboard API (a plain-http page on another host): copy a selection instead.
+    const area = Object.assign(document.createElement("textarea"), { value: text });
+    document.body.append(area);
+    area.select();
+    document.execCommand("copy");
+    area.remove();
+  }
+  button.textContent = "Copied";
+  setTimeout(() => { button.textContent = label; }, 1500);
+}
+
 $("download").onclick = () => {
   if (!lastPgn) return;
   const url = URL.createObjectURL(new Blob([lastPgn + "\n"], { type: "application/x-chess-pgn" }));
@@ -385,7 +492,6 @@ function notice(text, error = false) {
 // ------------------------------------------------------------------ on load
 
 await loadConfig();
-$("name").value = params.get("name") || localStorage.getItem("chess:name") || "";
 if (params.get("code")) $("code").value = params.get("code");
 const wsLobby = new URL(LOBBY, location.href);
 wsLobby.protocol = location.protocol === "https:" ? "wss:" : "ws:";
@@ -397,6 +503,9 @@ if (params.get("watch")) {
   client.watch(LOBBY, params.get("watch"));
 } else if (sessionStorage.getItem("rooms:" + wsLobby.href) && sessionStorage.getItem("chess:join")) {
   start(JSON.parse(sessionStorage.getItem("chess:join")));  // a reload: the stored seat token resumes the game
+} else if (params.get("code") && $("name").value.trim()) {
+  start(joinOptions({ code: params.get("code").toUpperCase() }));  // an invite link, and we know your name
 } else if (params.get("code")) {
-  start(joinOptions({ code: params.get("code").toUpperCase() }));
+  $("join-code").classList.add("primary");  // an invite link: say who you are, then join
+  $("name").focus();
 }
