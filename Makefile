@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test install install-dev system-deps bench autobahn clean
+.PHONY: run test lint install install-dev system-deps bench autobahn clean
 
 $(VENV)/.installed: pyproject.toml ws/_speedups.c
 	$(PYTHON) -m venv $(VENV)
@@ -28,8 +28,12 @@ run: $(VENV)/.installed
 system-deps:
 	@sh scripts/system-deps.sh
 
-test: $(VENV)/.installed-dev system-deps
+test: $(VENV)/.installed-dev system-deps lint
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed-dev
+	$(PY) -m ruff check ws rooms
+	$(PY) -m mypy
 
 bench: $(VENV)/.installed-dev
 	$(PY) -m bench $(BENCH_ARGS)

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgpack
 
 from .exceptions import DecodeError
+
+if TYPE_CHECKING:
+    import ws
 
 __all__ = ["encode_text", "encode_data", "decode"]
 
@@ -31,10 +34,11 @@ def encode_text(obj: Any) -> str:
 
 def encode_data(obj: Any) -> bytes:
     """msgpack for a binary frame."""
-    return msgpack.packb(obj, use_bin_type=True)
+    packed: bytes = msgpack.packb(obj, use_bin_type=True)
+    return packed
 
 
-def decode(message: str | bytes) -> Any:
+def decode(message: str | bytes | ws.Message) -> Any:
     """Decode a text (JSON) or binary (msgpack) message; :class:`DecodeError` if it won't."""
     try:
         if isinstance(message, str):
@@ -42,7 +46,7 @@ def decode(message: str | bytes) -> Any:
             if _SURROGATE_ESCAPE.search(message) is not None:
                 _dumps(obj).encode()  # UnicodeEncodeError (a ValueError) on a lone surrogate
             return obj
-        return msgpack.unpackb(message, raw=False, strict_map_key=False)
+        return msgpack.unpackb(message, raw=False, strict_map_key=False)  # (a Message is str or bytes)
     except (ValueError, TypeError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError, RecursionError) as exc:
         kind = "JSON" if isinstance(message, str) else "msgpack"
         raise DecodeError(f"message is not valid {kind}: {exc}") from None

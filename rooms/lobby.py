@@ -264,7 +264,7 @@ class Lobby:
         everyone = [p.info() for p in players]
         for player in players:
             player.send(wire.matched(room_id, player.seat, player.token, self.reconnect, everyone))
-        for seat, player in zip(seats, players):
+        for seat, player in zip(seats, players, strict=True):
             if seat.entrant is not None:
                 seat.entrant.seated(room, player)
         server.spawn(self._run(room))

@@ -135,7 +135,7 @@ class Matchmaker:
         if bands is None:
             return True
         limit = min(bands.at(now - a.joined_at), bands.at(now - b.joined_at))
-        return abs(a.rating - b.rating) <= limit  # type: ignore[operator]
+        return bool(abs(a.rating - b.rating) <= limit)  # type: ignore[operator]  # both rated when bands are in use
 
     def _match(self, key: Hashable, now: float) -> list[list[Ticket]]:
         groups: list[list[Ticket]] = []

@@ -150,7 +150,7 @@ class Room:
         self._on_spectate = on_spectate
         self._shutting_down = is_shutting_down
         self._loop = asyncio.get_running_loop()
-        self._by_sock: dict[ws.WebSocket, Player | Spectator] = {}
+        self._by_sock: dict[ws.MessageSocket, Player | Spectator] = {}
         self._mux: ws.Mux | None = None
         self._done = self._loop.create_future()
         self._pending: collections.deque[BaseException] = collections.deque()

@@ -81,7 +81,7 @@ class _Handshake:
 class _ClientProtocol(asyncio.Protocol):
     """Speaks HTTP until the 101, then hands the transport to the WebSocket."""
 
-    def __init__(self, hs: _Handshake, options: Options, done: asyncio.Future) -> None:
+    def __init__(self, hs: _Handshake, options: Options, done: asyncio.Future[WebSocket]) -> None:
         self._hs = hs
         self._options = options
         self._done = done

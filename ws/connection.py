@@ -76,7 +76,7 @@ class _Sent:
     def __await__(self) -> Generator[Any, None, None]:
         sock = self._sock
         if sock is None or not sock._write_paused:
-            return iter(())  # the usual case: nothing to wait for, and no generator to make
+            return iter(())  # type: ignore[return-value]  # the usual case: nothing to wait for, no generator to make
         return self._wait(sock)
 
     @staticmethod
@@ -165,7 +165,8 @@ class WebSocket(asyncio.BufferedProtocol, MessageReader):
         self.options = options = options or Options()
         MessageReader.__init__(self, max_queue=options.max_queue)
         self._conn = conn
-        self.transport: asyncio.Transport | None = None
+        # Set by connection_made, which asyncio calls before any other method of ours.
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]
         self.request = request
         self.subprotocol = subprotocol
         self.extensions = extensions
@@ -235,7 +236,7 @@ class WebSocket(asyncio.BufferedProtocol, MessageReader):
         return rbuf
 
     def buffer_updated(self, nbytes: int) -> None:
-        self.data_received(self._rbuf[:nbytes])
+        self.data_received(self._rbuf[:nbytes])  # type: ignore[index]  # get_buffer() set it
 
     def data_received(self, data: bytes | memoryview) -> None:
         # *data* may be a view of the shared receive buffer: the core copies what it keeps.
@@ -283,7 +284,7 @@ class WebSocket(asyncio.BufferedProtocol, MessageReader):
             if msg.is_text or msg.is_data:
                 pass
             elif msg.is_pong:
-                if msg == self._ping_payload:
+                if msg == self._ping_payload:  # type: ignore[comparison-overlap]  # a PongMessage is bytes
                     self._pong_received()
                 if not self.options.receive_pongs:
                     continue
@@ -357,7 +358,9 @@ class WebSocket(asyncio.BufferedProtocol, MessageReader):
             self._write(self._conn.send_ping(self._ping_payload))
             if self.options.ping_timeout is not None:
                 self._pong_timer = self._loop.call_later(self.options.ping_timeout, self._pong_missing)
-        self._ping_timer = self._loop.call_later(self.options.ping_interval, self._keepalive)
+        interval = self.options.ping_interval
+        if interval is not None:  # (it is: keepalive runs only with an interval)
+            self._ping_timer = self._loop.call_later(interval, self._keepalive)
 
     def _pong_received(self) -> None:
         self._ping_payload = None

@@ -175,7 +175,7 @@ class _Group:
 
     key: Hashable
     members: list[WebSocket] = attrs.field(factory=list)
-    done: asyncio.Future | None = None
+    done: asyncio.Future[None] = attrs.field(factory=lambda: asyncio.get_running_loop().create_future())
 
 
 def aggregate(
@@ -210,7 +210,7 @@ def aggregate(
             sock = _accept(request, config)
             group = groups.get(group_key)
             if group is None:
-                group = groups[group_key] = _Group(group_key, done=asyncio.get_running_loop().create_future())
+                group = groups[group_key] = _Group(group_key)
             group.members.append(sock)
             if len(group.members) < n:
                 return await _wait(group, sock)
@@ -250,7 +250,7 @@ def aggregate(
             return UPGRADED
 
         wrapper = _wrap(fn, run)
-        wrapper.waiting = lambda: {k: len(g.members) for k, g in groups.items()}  # type: ignore[attr-defined]
+        wrapper.waiting = lambda: {k: len(g.members) for k, g in groups.items()}
         return wrapper
 
     return decorate(handler) if handler is not None else decorate

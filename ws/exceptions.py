@@ -74,7 +74,8 @@ class Closed(asyncio.CancelledError):
     @property
     def message(self) -> CloseMessage | None:
         """The close message received from the peer, if any."""
-        return self.args[0]
+        message: CloseMessage | None = self.args[0]
+        return message
 
     def __str__(self) -> str:
         text = f"connection closed with code {self.code}"

@@ -75,7 +75,7 @@ def apply_mask_py(data: bytes | bytearray | memoryview, mask: bytes) -> bytes:
 _speedups: Any = None
 if os.environ.get("WS_NO_SPEEDUPS") != "1":
     try:
-        from . import _speedups
+        from . import _speedups  # type: ignore[attr-defined,no-redef]  # compiled, may be absent
     except ImportError:
         pass
 apply_mask = getattr(_speedups, "apply_mask", apply_mask_py)
@@ -189,7 +189,7 @@ class FrameParser:
         """How many bytes of an incomplete frame are waiting."""
         return len(self._buf)
 
-    def feed(self, data: bytes) -> list[Frame]:
+    def feed(self, data: bytes | bytearray | memoryview) -> list[Frame]:
         """Parse every complete frame; keep the rest.  Raises :class:`ProtocolError`.
 
         The frames before a fault are never lost: when the buffer holds complete

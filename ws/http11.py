@@ -147,7 +147,7 @@ class Headers:
             return False
         return all(
             a_name.lower() == b_name.lower() and a_value == b_value
-            for (a_name, a_value), (b_name, b_value) in zip(self.raw, other_raw)
+            for (a_name, a_value), (b_name, b_value) in zip(self.raw, other_raw, strict=True)
         )
 
     __hash__ = None  # type: ignore[assignment]  # mutable

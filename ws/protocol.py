@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import enum
 import os
+from typing import Any
 
 from .closecodes import CloseCode
 from .exceptions import InvalidPayload, PayloadTooBig, ProtocolError, WSError, close_code_for
@@ -88,7 +89,7 @@ class Connection:
         *,
         max_message_size: int | None = 2**20,
         max_frame_size: int | None = None,
-        deflate: tuple | None = None,
+        deflate: tuple[Any, Any, Any] | None = None,
     ) -> None:
         self.side = side
         self.state = _OPEN
@@ -112,9 +113,9 @@ class Connection:
             allow_rsv1=deflate is not None,
         )
         self._msg_opcode: Opcode | None = None
-        self._msg_parts: list = []
+        self._msg_parts: list[Any] = []  # str pieces of a text message, bytes of a binary one
         self._msg_size = 0
-        self._msg_decoder = None
+        self._msg_decoder: codecs.IncrementalDecoder | None = None
         self._msg_compressed = False
         if deflate is not None:
             self._deflater, self._inflater, self._threshold = deflate
@@ -124,7 +125,7 @@ class Connection:
 
     # ------------------------------------------------------------------ receiving
 
-    def receive_data(self, data: bytes) -> list[Message]:
+    def receive_data(self, data: bytes | bytearray | memoryview) -> list[Message]:
         """Feed bytes from the peer; return the messages they completed.
 
         Pings, pongs and the peer's close frame are returned too, so the shell can
@@ -274,7 +275,7 @@ class Connection:
             return (_TEXT_HEADERS[n] if n < 126 else frame_header(_TEXT, n)) + payload
         return self._message(_TEXT, payload)
 
-    def send_data(self, data: bytes) -> bytes:
+    def send_data(self, data: bytes | bytearray | memoryview) -> bytes:
         """Bytes of a binary message."""
         if self.state is not _OPEN:
             self._check_open()

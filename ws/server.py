@@ -70,7 +70,8 @@ class HTTPConnection(asyncio.BufferedProtocol):
 
     def __init__(self, server: Server) -> None:
         self.server = server
-        self.transport: asyncio.Transport | None = None
+        # Set by connection_made, which asyncio calls before any other method of ours.
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]
         self.peer: Any = None
         limits = server.limits
         self._parser = RequestParser(
@@ -79,7 +80,7 @@ class HTTPConnection(asyncio.BufferedProtocol):
             max_header_size=limits.max_header_size,
             max_body=limits.max_body,
         )
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[Any] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._upgraded = False
         self._closing = False
@@ -89,7 +90,7 @@ class HTTPConnection(asyncio.BufferedProtocol):
     # -------------------------------------------------------------- asyncio.Protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = transport  # type: ignore[assignment]  # (a BaseTransport to asyncio)
         self.peer = transport.get_extra_info("peername")
         self.server._connections.add(self)
         self._over_limit = not self.server._admit(self.peer)
@@ -221,7 +222,7 @@ class HTTPConnection(asyncio.BufferedProtocol):
         self.server._connections.discard(self)
         transport.write(serialize_response(101, headers))
         leftover = self._parser.take_buffer()
-        self._parser = None  # the request parser is not needed any more: free it
+        self._parser = None  # type: ignore[assignment]  # not needed any more: free it (nothing reads it after the 101)
         request.headers.compact()  # kept as long as the socket: drop the lookup index
         sock = open_websocket(transport, Side.SERVER, options, negotiated, request=request, leftover=leftover)
         # Registered after the hand-off: the close callbacks run from connection_lost,
@@ -263,10 +264,10 @@ class Server:
         self._server: asyncio.Server | None = None
         self._connections: set[HTTPConnection] = set()
         self._sockets: set[WebSocket] = set()
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = asyncio.Event()
-        self._closer: asyncio.Task | None = None
-        self._owned: set[asyncio.Task] = set()
+        self._closer: asyncio.Task[Any] | None = None
+        self._owned: set[asyncio.Task[Any]] = set()
         self._open = 0
         self._per_ip: dict[str, int] = {}
 
@@ -278,7 +279,8 @@ class Server:
     @property
     def port(self) -> int:
         """The port of the first listening socket (handy with port 0)."""
-        return self.sockets[0].getsockname()[1]
+        port: int = self.sockets[0].getsockname()[1]
+        return port
 
     @property
     def websockets(self) -> frozenset[WebSocket]:
@@ -293,7 +295,7 @@ class Server:
             "tasks": len(self._tasks),
         }
 
-    def spawn(self, coro: Any) -> asyncio.Task:
+    def spawn(self, coro: Any) -> asyncio.Task[Any]:
         """Run *coro* in a task the server owns, for work that outlives one
         connection (a game whose players may reconnect).  On shutdown these tasks
         are cancelled first, while their sockets are still open, so they can tell
@@ -303,13 +305,13 @@ class Server:
         task.add_done_callback(self._owned.discard)
         return task
 
-    def _spawn(self, coro: Any) -> asyncio.Task:
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
         return task
 
-    def _task_done(self, task: asyncio.Task) -> None:
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             logger.error("unhandled error in a connection task", exc_info=task.exception())

@@ -146,7 +146,7 @@ class Bus:
                 self._out_event.clear()
                 try:
                     await asyncio.wait_for(self._out_event.wait(), 1.0)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
                 continue
             batch = [self._out.popleft() for _ in range(min(len(self._out), _BATCH))]

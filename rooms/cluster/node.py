@@ -149,7 +149,7 @@ class RedisBackend(Backend):
         if self._task is not None:
             try:
                 await asyncio.wait_for(asyncio.shield(self._task), 5.0)
-            except (asyncio.TimeoutError, asyncio.CancelledError):
+            except (TimeoutError, asyncio.CancelledError):
                 self._task.cancel()
 
     def _wake_all(self) -> None:

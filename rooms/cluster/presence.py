@@ -130,7 +130,7 @@ class Presence:
         pipe = store.r.pipeline(transaction=False)
         for peer in order:
             pipe.exists(store.key("node:" + peer))
-        dead = [peer for peer, alive in zip(order, await pipe.execute()) if not alive]
+        dead = [peer for peer, alive in zip(order, await pipe.execute(), strict=True) if not alive]
         if dead:
             # What a peer sent before it went (a graceful goodbye: its rooms'
             # last messages and closes) is in our inbox: read it first.

@@ -288,7 +288,7 @@ class Queues:
         while not self._should_stop():
             try:
                 await asyncio.wait_for(self._dirty_event.wait(), 1.0)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 continue
             self._dirty_event.clear()
             queues, self._dirty = self._dirty, set()

@@ -108,7 +108,7 @@ class Requests:
         self._send_request(where.host, request)
         try:
             refusal = await asyncio.wait_for(asyncio.shield(pending.reply), self._timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             refusal = _NO_ANSWER
         finally:
             self._pending.pop(req_id, None)
