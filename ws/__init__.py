@@ -7,25 +7,17 @@ many at once, ``endpoint`` and ``aggregate`` request handlers, and ``client`` /
 :class:`Closed`, a subclass of :class:`asyncio.CancelledError`.
 """
 
+from . import exceptions as _exceptions
+from . import messages as _messages
 from .client import client, connect
 from .closecodes import CloseCode
 from .connection import Options, WebSocket, broadcast
 from .deflate import DeflateConfig
 from .endpoint import accept, aggregate, endpoint
-from .exceptions import (
-    Closed,
-    HTTPError,
-    InvalidHandshake,
-    InvalidPayload,
-    InvalidURI,
-    PayloadTooBig,
-    PolicyViolation,
-    ProtocolError,
-    WSError,
-)
+from .exceptions import *  # noqa: F403  (the exception tree: exceptions.__all__)
 from .http import Request, Response, static
 from .http11 import Headers
-from .messages import CloseMessage, DataMessage, Message, PingMessage, PongMessage, TextMessage
+from .messages import *  # noqa: F403  (messages.__all__)
 from .mux import Mux, mux
 from .reader import MessageReader
 from .routing import App, Router
@@ -33,13 +25,7 @@ from .server import Server, ServerLimits, run, serve
 from .socket import MessageSocket, ReadyListener
 
 __all__ = [
-    # messages
-    "Message",
-    "TextMessage",
-    "DataMessage",
-    "PingMessage",
-    "PongMessage",
-    "CloseMessage",
+    *_messages.__all__,
     # connections
     "MessageSocket",
     "ReadyListener",
@@ -69,15 +55,7 @@ __all__ = [
     "client",
     # close codes and exceptions
     "CloseCode",
-    "Closed",
-    "WSError",
-    "ProtocolError",
-    "InvalidPayload",
-    "PolicyViolation",
-    "PayloadTooBig",
-    "HTTPError",
-    "InvalidHandshake",
-    "InvalidURI",
+    *_exceptions.__all__,
 ]
 
 __version__ = "0.1.0"

@@ -13,7 +13,7 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Generator, Iterable
+from collections.abc import Callable, Generator, Iterable
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -488,18 +488,15 @@ class WebSocket(asyncio.BufferedProtocol, MessageReader):
 
     def ping(self, payload: bytes | str = b"") -> _Sent:
         """Send a ping (at most 125 bytes)."""
-        self._check_writable()
-        if isinstance(payload, str):
-            payload = payload.encode()
-        self._write(self._conn.send_ping(payload))
-        return _Sent(self) if self._write_paused else _SENT
+        return self._control(self._conn.send_ping, payload)
 
     def pong(self, payload: bytes | str = b"") -> _Sent:
         """Send an unsolicited pong; pings are answered automatically."""
+        return self._control(self._conn.send_pong, payload)
+
+    def _control(self, frame: Callable[[bytes], bytes], payload: bytes | str) -> _Sent:
         self._check_writable()
-        if isinstance(payload, str):
-            payload = payload.encode()
-        self._write(self._conn.send_pong(payload))
+        self._write(frame(payload.encode() if isinstance(payload, str) else payload))
         return _Sent(self) if self._write_paused else _SENT
 
     def close(self, code: int = 1000, reason: str = "") -> Closing:

@@ -85,12 +85,7 @@ class Headers:
             names = _names
             for name, value in self.raw:
                 shared = names.get(name)
-                key = shared[1] if shared is not None else name.lower()
-                values = index.get(key)
-                if values is None:
-                    index[key] = [value]
-                else:
-                    values.append(value)
+                _index_add(index, shared[1] if shared is not None else name.lower(), value)
         return index
 
     def compact(self) -> None:
@@ -248,12 +243,17 @@ def _parse_headers(lines: list[str]) -> Headers:
         if key in _SHARED_VALUES and len(value) <= 64:
             value = values_cache.get(value) or (values_cache.setdefault(value, value) if len(values_cache) < _CACHE_LIMIT else value)
         raw.append((name, value))
-        values = index.get(key)
-        if values is None:
-            index[key] = [value]
-        else:
-            values.append(value)
+        _index_add(index, key, value)
     return headers
+
+
+def _index_add(index: dict[str, list[str]], key: str, value: str) -> None:
+    """Add *value* under the lower-case *key* (a list made only for the first one)."""
+    values = index.get(key)
+    if values is None:
+        index[key] = [value]
+    else:
+        values.append(value)
 
 
 class _HeadReader:

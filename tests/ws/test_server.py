@@ -43,11 +43,17 @@ def get(path: str, *extra: str, version: str = "1.1", method: str = "GET") -> by
 
 
 async def wait_eof(reader: asyncio.StreamReader, timeout: float) -> bytes:
-    """Read until the server closes the connection; fail if it takes longer than *timeout*."""
+    """Read until the server closes the connection; fail if it takes longer than *timeout*.
+
+    A server dropping a client that is still sending closes with unread input in
+    its socket, which the kernel turns into a reset: that is the close too."""
     data = b""
     async with asyncio.timeout(timeout):
-        while chunk := await reader.read(65536):
-            data += chunk
+        try:
+            while chunk := await reader.read(65536):
+                data += chunk
+        except ConnectionResetError:
+            pass
     return data
 
 
