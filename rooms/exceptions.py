@@ -49,7 +49,7 @@ class PlayerLeft(ws.Closed):
     ``async for``.  ``player`` is the :class:`rooms.Player`; ``code`` and
     ``reason`` say how they left; ``socket`` is the connection that went away."""
 
-    def __init__(self, player: Any, *, code: int = 1006, reason: str = "", socket: Any = None) -> None:
+    def __init__(self, player: Any, *, code: int = CloseCode.ABNORMAL_CLOSURE, reason: str = "", socket: Any = None) -> None:
         super().__init__(None, code=code, reason=reason, socket=socket)
         self.player = player
 

@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import Any
 
 import ws
+from ws.closecodes import CloseCode
 from ws.exceptions import closed_in_group
 
 from . import wire
@@ -271,7 +272,7 @@ class Lobby:
         return room
 
     async def _run(self, room: Room) -> None:
-        code, reason, result = 1000, "game over", None
+        code, reason, result = CloseCode.NORMAL_CLOSURE, "game over", None
         try:
             result = await self.game(room)
         except ws.Closed as exc:
@@ -285,19 +286,19 @@ class Lobby:
             closed = closed_in_group(errors)
             if closed is None:
                 logger.error("error in game %s of room %s", self.__name__, room.id, exc_info=errors)
-                code, reason = 1011, "internal error"
+                code, reason = CloseCode.INTERNAL_ERROR, "internal error"
             else:
                 result = _player_left(closed)
         except asyncio.CancelledError:
-            code, reason = 1001, "server shutting down"
+            code, reason = CloseCode.GOING_AWAY, "server shutting down"
             raise
         except Exception:
             logger.exception("error in game %s of room %s", self.__name__, room.id)
-            code, reason = 1011, "internal error"
+            code, reason = CloseCode.INTERNAL_ERROR, "internal error"
         finally:
             room.end(result, code, reason)
             self.backend.remove_room(room)
-            if code == 1000:
+            if code == CloseCode.NORMAL_CLOSURE:
                 self.results.append((room.id, result))
 
     # ------------------------------------------------------------------ reconnect and watch
@@ -393,7 +394,7 @@ def _player_left(exc: ws.Closed) -> dict[str, Any]:
 
 
 async def _drain_close(sock: ws.WebSocket) -> None:
-    sock.close(1000, "")
+    sock.close(CloseCode.NORMAL_CLOSURE, "")
     await sock.wait_closed()
 
 

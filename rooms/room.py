@@ -20,6 +20,7 @@ from typing import Any
 import attrs
 
 import ws
+from ws.closecodes import CloseCode
 
 from . import codec, wire
 from .exceptions import CLOSE_CODES, DecodeError, PlayerLeft, TurnTimeout
@@ -190,7 +191,7 @@ class Room:
             socks = [p.sock for p in self.players if p.sock is not None and not p.gone]
             socks += [s.sock for s in self.spectators]
             if not socks:
-                raise ws.Closed(code=1006, reason="no players left")
+                raise ws.Closed(code=CloseCode.ABNORMAL_CLOSURE, reason="no players left")
             self._mux = ws.mux(*socks)
         return self._mux
 
@@ -293,10 +294,10 @@ class Room:
         player = who
         player.sock = None
         player.last_sock = sock
-        code = sock.close_code if sock.close_code is not None else 1006
+        code = sock.close_code if sock.close_code is not None else CloseCode.ABNORMAL_CLOSURE
         # A client closing with 1000 leaves on purpose; anything else (a reload
         # sends 1001, a lost network gives 1006) holds the seat when allowed.
-        if self.reconnect and code != 1000 and not self._shutting_down():
+        if self.reconnect and code != CloseCode.NORMAL_CLOSURE and not self._shutting_down():
             player.away_since = time.monotonic()
             player._grace = self._loop.call_later(self.reconnect, self._expire, player)
             self.broadcast(wire.player_left(player.info(), self.reconnect))
@@ -304,7 +305,7 @@ class Room:
             return
         self._leave_for_good(player, code, sock.close_reason or "player left")
 
-    def _gone_error(self, player: Player, reason: str, code: int = 1006) -> PlayerLeft:
+    def _gone_error(self, player: Player, reason: str, code: int = CloseCode.ABNORMAL_CLOSURE) -> PlayerLeft:
         return PlayerLeft(player, code=code, reason=reason, socket=player.last_sock)
 
     def _leave_for_good(self, player: Player, code: int | str, reason: str) -> None:
@@ -312,7 +313,7 @@ class Room:
         player.gone = True
         self.broadcast(wire.player_left(player.info(), None))
         self._emit("left", player, code)
-        self._pending.append(self._gone_error(player, reason, code if isinstance(code, int) else 1006))
+        self._pending.append(self._gone_error(player, reason, code if isinstance(code, int) else CloseCode.ABNORMAL_CLOSURE))
         if self._mux is not None:
             self._mux.interrupt(_Wake())
 
@@ -365,7 +366,7 @@ class Room:
             except Exception:
                 logger.exception("error in on_event hook for room %s", self.id)
 
-    def end(self, result: Any, code: int = 1000, reason: str = "game over") -> None:
+    def end(self, result: Any, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "game over") -> None:
         """End the room: record *result*, send everyone ``ended``, close every
         socket with *code* and *reason*.  The lobby calls it when the game is
         over (1000 with its result; 1011 after an error, 1001 at shutdown, with
@@ -378,7 +379,7 @@ class Room:
             if player._grace is not None:
                 player._grace.cancel()
                 player._grace = None
-        self.broadcast(wire.ended(self.id, result) if code == 1000 else wire.ended(self.id, error=reason))
+        self.broadcast(wire.ended(self.id, result) if code == CloseCode.NORMAL_CLOSURE else wire.ended(self.id, error=reason))
         if self._mux is not None:
             self._mux.close()
         for sock in [p.sock for p in self.players if p.sock is not None] + [s.sock for s in self.spectators]:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from .closecodes import CloseCode
 from .frames import Opcode, frame_header
 from .messages import CloseMessage, Message
 from .protocol import Connection, State
@@ -372,7 +373,7 @@ class WebSocket(asyncio.BufferedProtocol, MessageReader):
         self._pong_timer = None
         logger.info("keepalive ping timeout on %r", self)
         if self._conn.state is _OPEN:
-            self._write(self._conn.send_close(1011, "keepalive ping timeout"))
+            self._write(self._conn.send_close(CloseCode.INTERNAL_ERROR, "keepalive ping timeout"))
         self._abort()
 
     # ------------------------------------------------------------------ flow control (see MessageReader)
@@ -499,7 +500,7 @@ class WebSocket(asyncio.BufferedProtocol, MessageReader):
         self._write(frame(payload.encode() if isinstance(payload, str) else payload))
         return _Sent(self) if self._write_paused else _SENT
 
-    def close(self, code: int = 1000, reason: str = "") -> Closing:
+    def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> Closing:
         """Start the closing handshake now; awaiting the result waits for it to end
         (at most ``close_timeout``) and then raises :class:`Closed` in the caller."""
         if not self._lost and self._conn.state is _OPEN:
@@ -535,7 +536,7 @@ def broadcast(socks: Iterable[MessageSocket], message: str | bytes, *, max_buffe
             continue
         if max_buffer is not None and sock.write_buffer_size() > max_buffer:
             logger.info("dropping slow consumer %r", sock)
-            sock.close(1013, "slow consumer")
+            sock.close(CloseCode.TRY_AGAIN_LATER, "slow consumer")
             continue
         if isinstance(sock, WebSocket) and sock._is_server:
             if sock._pending is not None:

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Callable, Generator, Iterable
 from typing import Any
 
+from .closecodes import CloseCode
 from .exceptions import Closed
 from .messages import CloseMessage, Message
 from .mux import Mux
@@ -220,7 +221,7 @@ class MessageReader(abc.ABC):
     def closed_error(self) -> Closed:
         """The :class:`Closed` a read raises once the socket is closed (1006 if no code)."""
         code = self.close_code
-        return Closed(self.close_message, code=1006 if code is None else code, reason=self.close_reason, socket=self)
+        return Closed(self.close_message, code=CloseCode.ABNORMAL_CLOSURE if code is None else code, reason=self.close_reason, socket=self)
 
     def mux(self, *others: MessageSocket) -> Mux:
         """Read from this socket and *others* at once; see :func:`ws.mux`."""

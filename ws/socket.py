@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from typing import Any, Protocol, runtime_checkable
 
+from .closecodes import CloseCode
 from .exceptions import Closed
 from .messages import Message
 
@@ -119,7 +120,7 @@ class MessageSocket(Protocol):
 
     def pong(self, payload: bytes | str = b"") -> Awaitable[None]: ...
 
-    def close(self, code: int = 1000, reason: str = "") -> Awaitable[None]:
+    def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> Awaitable[None]:
         """Start closing now; awaiting the result waits for the end, then raises :class:`ws.Closed`."""
         ...
 

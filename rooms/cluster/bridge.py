@@ -20,6 +20,7 @@ from typing import Any
 import attrs
 
 import ws
+from ws.closecodes import CloseCode
 from ws.messages import DataMessage, TextMessage
 from ws.reader import Closing, MessageReader
 
@@ -143,7 +144,7 @@ class RemoteSocket(MessageReader):
 
     pong = ping
 
-    def close(self, code: int = 1000, reason: str = "") -> Closing:
+    def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> Closing:
         """Ask the edge to close the player's connection with *code* and *reason*."""
         if not self._lost and not self._closing:
             self._closing = True
@@ -153,7 +154,7 @@ class RemoteSocket(MessageReader):
 
     def abort(self) -> None:
         """The edge drops the connection (the host cannot abort it itself)."""
-        self.close(1006, "")
+        self.close(CloseCode.ABNORMAL_CLOSURE, "")
 
 
 # ---------------------------------------------------------------------- both sides' registries
@@ -210,7 +211,7 @@ class Bridges:
         """A socket for a player who left while their group was being seated:
         the room starts with them gone (close 1000)."""
         sock = RemoteSocket(self._bus, edge, conn_id, room_id)
-        sock.gone(1000, "left while being seated")
+        sock.gone(CloseCode.NORMAL_CLOSURE, "left while being seated")
         return sock
 
     def room_over(self, room_id: str) -> None:
@@ -218,7 +219,7 @@ class Bridges:
         for conn_id, sock in list(self._remote.items()):
             if sock.room_id == room_id:
                 del self._remote[conn_id]
-                sock.gone(sock.close_code or 1000, sock.close_reason)
+                sock.gone(sock.close_code or CloseCode.NORMAL_CLOSURE, sock.close_reason)
 
     def _on_input(self, conn_id: str, payload: str | bytes) -> None:
         sock = self._remote.get(conn_id)
@@ -275,7 +276,7 @@ class Bridges:
         transport = sock.transport
         if transport is not None and transport.get_write_buffer_size() > _MAX_BUFFER:
             logger.info("dropping slow consumer %r", sock)
-            sock.close(1013, "slow consumer")
+            sock.close(CloseCode.TRY_AGAIN_LATER, "slow consumer")
             return
         if isinstance(payload, str):
             sock.text(payload)
@@ -295,7 +296,7 @@ class Bridges:
         for conn_id, sock in list(self._remote.items()):
             if sock.edge == peer:
                 del self._remote[conn_id]
-                sock.gone(1006, "node lost")
+                sock.gone(CloseCode.ABNORMAL_CLOSURE, "node lost")
         for bridge in list(self._bridges.values()):
             if bridge.host == peer and not bridge.host_lost:
                 bridge.host_lost = True

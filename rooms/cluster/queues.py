@@ -19,6 +19,8 @@ import logging
 from collections.abc import Callable
 from typing import Any, cast
 
+from ws.closecodes import CloseCode
+
 from .. import wire
 from ..backend import Entrant, LobbyView, Seat
 from ..matching import LobbyKey, Ticket
@@ -265,7 +267,7 @@ class Queues:
         if lobby is None or local.server is None:
             logger.error("node %s: no lobby named %r for room %s", node, msg["lobby"], room_id)
             for seat in seats:
-                seat.sock.close(1011, "internal error")
+                seat.sock.close(CloseCode.INTERNAL_ERROR, "internal error")
             return
         lobby.open_room(room_id, key_of_queue(msg["q"]), seats, local.server)
 
