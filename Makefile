@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml ws/_speedups.c
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml
-	$(PY) -m pip install -q -e '.[dev,examples,redis,bench]'
+	$(PY) -m pip install -q -e '.[dev,examples,redis,postgres,bench]'
 	touch $@
 
 install: $(VENV)/.installed

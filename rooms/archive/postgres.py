@@ -133,7 +133,7 @@ class PostgresStore(Store):
         async def write(conn: Any) -> list[PlayerRating]:
             changed: list[PlayerRating] = []
             async with conn.transaction():
-                keys = sorted({f"{g.lobby}\x00{g.mode}\x00{pid}" for g in games if g.rated for pid in g.player_ids()})
+                keys = sorted({f"{g.lobby}\n{g.mode}\n{pid}" for g in games if g.rated for pid in g.player_ids()})
                 for key in keys:
                     await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", key)
                 for game in games:
