@@ -64,9 +64,9 @@ class GameRecord:
     shutdown: see ``end_code``); ``record`` what the lobby's ``record`` hook
     added (a chess game's moves and clocks); ``log`` the room's input log when
     it keeps one (durable rooms), else ``None``.  ``scores`` are the games a
-    rated room played (per-seat points, see :mod:`rooms.ratings`) and
-    ``system`` the Glicko-2 constants to rate them with; both ``None`` for an
-    unrated room.  ``seq`` is the order the database stored it in (``None``
+    rated room played (per-seat points, see :mod:`rooms.ratings`; ``None`` for
+    an unrated room) and ``system`` the Glicko-2 constants to rate them with
+    (``None``: the defaults; not stored, so ``None`` in a record read back).  ``seq`` is the order the database stored it in (``None``
     before).
     """
 
@@ -90,7 +90,7 @@ class GameRecord:
     def rated(self) -> bool:
         """Whether this room changes ratings: two identified players and scores."""
         ids = {p.id for p in self.players}
-        return bool(self.scores) and self.system is not None and len(self.players) == 2 and len(ids) == 2 and None not in ids
+        return bool(self.scores) and len(self.players) == 2 and len(ids) == 2 and None not in ids
 
     def player_ids(self) -> list[str | None]:
         return [p.id for p in self.players]

@@ -53,7 +53,7 @@ async def test_ratings_follow_glicko2_and_the_leaderboard(archive_url, tmp_path)
         archive.record(record("r1", lobby="chess", mode="5+0", scores=((1.0, 0.0),), system=GLICKO))
         archive.record(record("r2", lobby="chess", mode="5+0", players=("ann", "cy"), scores=((0.5, 0.5), (1.0, 0.0)), system=GLICKO))
         archive.record(record("r3", lobby="chess", mode="3+2", scores=((0.0, 1.0),), system=GLICKO))  # another mode
-        archive.record(record("r4", lobby="chess", mode="5+0", players=("ann", "anon"), scores=((1.0, 0.0),)))  # no system: unrated
+        archive.record(record("r4", lobby="chess", mode="5+0", players=("ann", "anon")))  # no scores: unrated
         await archive.flush(scaled(10))
         first = rooms.ratings.update(GLICKO.new(), [rooms.ratings.Game(GLICKO.new(), 1.0)])
         ann = await archive.rating("chess", "5+0", "ann")
