@@ -71,6 +71,7 @@ class Table:
         self.seats: dict[chess.Color, rooms.Player] = {chess.WHITE: first, chess.BLACK: second}
         self.game: ChessGame | None = None
         self.pgns: list[str] = []
+        self.finished: list[ChessGame] = []  # the games played, for the archive's record
         self.rematch: set[chess.Color] = set()
 
     def color_of(self, player: rooms.Player) -> chess.Color:
@@ -190,6 +191,7 @@ def make_game(time_controls: Mapping[str, TimeControl], *, rematch_window: float
             await _play_one(room, table)
             game = table.game
             table.pgns.append(game.pgn())
+            table.finished.append(game)
             room.broadcast({"type": "game_over", "outcome": game.outcome.to_json(), "pgn": table.pgns[-1], "state": table.snapshot()})
             if any(p.gone for p in room.players):
                 break  # someone left for good: no rematch

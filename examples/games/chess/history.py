@@ -16,8 +16,9 @@ import chess
 import rooms
 
 from .app import Table
+from .game import ChessGame
 
-__all__ = ["scores", "record"]
+__all__ = ["scores", "record", "game_record", "white_seats"]
 
 _RESULT = re.compile(r'^\[Result "([^"]*)"\]', re.MULTILINE)
 _POINTS = {"1-0": 1.0, "0-1": 0.0, "1/2-1/2": 0.5}
@@ -48,10 +49,32 @@ def scores(room: rooms.Room, result: Any) -> list[list[float]] | None:
     return games or None
 
 
+def game_record(game: ChessGame, white: int) -> dict[str, Any]:
+    """One game as the replay page reads it: names, moves, the position and both
+    clocks after every ply (index 0 is the start), the outcome and the PGN."""
+    board = chess.Board()
+    fens = [board.fen()]
+    uci = [m.uci() for m in game.board.move_stack]
+    for move in game.board.move_stack:
+        board.push(move)
+        fens.append(board.fen())
+    start = {"white": game.time_control.initial, "black": game.time_control.initial}
+    return {
+        "white": white,
+        "names": {"white": game.names[chess.WHITE], "black": game.names[chess.BLACK]},
+        "time_control": game.time_control.name,
+        "moves": game.to_json()["moves"],
+        "uci": uci,
+        "fens": fens,
+        "clocks": [start, *game.clock_log],
+        "outcome": None if game.outcome is None else game.outcome.to_json(),
+        "pgn": game.pgn(),
+    }
+
+
 def record(room: rooms.Room, result: Any) -> dict[str, Any] | None:
-    """``Lobby(record=...)`` for chess: per game, who had White (a seat) and the
-    PGN; the replay page reads the moves from it."""
+    """``Lobby(record=...)`` for chess: every game of the room (:func:`game_record`)."""
     table = room.state
     if not isinstance(table, Table):
         return None
-    return {"games": [{"white": white, "pgn": pgn} for pgn, white in zip(table.pgns, white_seats(table))]}
+    return {"games": [game_record(game, white) for game, white in zip(table.finished, white_seats(table))]}
