@@ -29,7 +29,11 @@ import ws
 from . import tictactoe
 from .games.chat.app import OpenRooms
 from .games.chat.app import mount as mount_chat
+from .games.chess.app import DEFAULT_TIME_CONTROLS
 from .games.chess.app import mount as mount_chess
+from .games.chess.guest import GuestIdentity, load_secret
+from .games.chess.web import lobby_options as chess_history_options
+from .games.chess.web import mount_history
 
 STATIC = pathlib.Path(__file__).parent / "static"
 ROOMS_STATIC = pathlib.Path(rooms.__file__).parent / "static"
@@ -56,10 +60,14 @@ def make_site(
     time_controls: Mapping[str, tuple[float, float]] | None = None,
     chess_options: Mapping[str, Any] | None = None,
     chat_options: Mapping[str, Any] | None = None,
+    archive: str | rooms.Archive | None = None,
+    guest: GuestIdentity | None = None,
 ) -> Site:
     """The whole example site.  *time_controls* (mode -> (initial s, increment s))
     replaces the chess time controls, e.g. a tiny clock for a test; the option
-    mappings go to :func:`examples.games.chess.app.mount` and ``chat.app.mount``."""
+    mappings go to :func:`examples.games.chess.app.mount` and ``chat.app.mount``.
+    With *archive* (a URL or a ``rooms.Archive``) chess games are kept, rated and
+    replayable (examples/games/chess/web.py), players known by *guest* cookies."""
     app = ws.App()
 
     @app.route("/")
@@ -74,7 +82,11 @@ def make_site(
 
     app.mount_static("/rooms", ROOMS_STATIC)
     app.mount_static("/static", STATIC)
-    chess_lobby = mount_chess(app, time_controls=time_controls, **(chess_options or {}))
+    history: dict[str, Any] = {}
+    if archive is not None:
+        history = chess_history_options(archive, guest)
+        mount_history(app, history["archive"], lambda: chess_lobby, list(time_controls or DEFAULT_TIME_CONTROLS), guest=guest)
+    chess_lobby = mount_chess(app, time_controls=time_controls, **{**history, **(chess_options or {})})
     open_rooms, groups = mount_chat(app, **(chat_options or {}))
     # A lobby of its own (not examples.tictactoe's), so that each site starts empty.
     # Its reconnect is a float, as chess's and chat's are: every lobby of this site
@@ -88,12 +100,28 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description="chess and chat on ws + rooms")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--archive", help="keep chess games and ratings: sqlite:///games.db or postgresql://user:pass@host/db")
     args = parser.parse_args()
-    server = await ws.serve(make_app(), args.host, args.port)
+    archive = rooms.Archive(args.archive) if args.archive else None
+    site = make_site(archive=archive, guest=GuestIdentity(load_secret()) if archive else None)
+    if archive is not None:
+        try:
+            await archive.open()  # a corrupt file or a newer schema stops here, with what to do
+        except rooms.ArchiveUnavailable as exc:
+            print(f"archive: {exc}; games wait in {archive.spool.path}", flush=True)
+        except rooms.ArchiveError as exc:
+            raise SystemExit(f"archive: {exc}") from None
+    server = await ws.serve(site.app, args.host, args.port)
     base = f"http://{args.host}:{server.port}"
     print(f"Serving on {base}/  (chess: {base}/chess/  chat: {base}/chat/  tic-tac-toe: ws://{args.host}:{server.port}/tictactoe)  Ctrl-C to stop", flush=True)
-    async with server:
-        await server.serve_forever()
+    if archive is not None:
+        print(f"Archive: {archive.url}  (games: {base}/chess/history  leaderboard: {base}/chess/leaderboard)", flush=True)
+    try:
+        async with server:
+            await server.serve_forever()
+    finally:
+        if archive is not None:
+            await archive.aclose()
 
 
 if __name__ == "__main__":

@@ -12,12 +12,14 @@ A game is ``async def game(room) -> result``; a :class:`Lobby` gathers n players
 
 from typing import Any
 
+from .archive import Archive, GameRecord, PlayerRating, PlayerRecord, RoomEnd
 from .backend import Backend
 from .codec import decode, encode_data, encode_text
-from .exceptions import CLOSE_CODES, DecodeError, PlayerLeft, RoomsError, TurnTimeout
+from .exceptions import CLOSE_CODES, ArchiveError, ArchiveUnavailable, DecodeError, PlayerLeft, RoomsError, SchemaError, TurnTimeout
 from .lobby import Lobby, lobby
 from .matching import Bands, LobbyKey, Matchmaker, Ticket
 from .memory import MemoryBackend
+from .ratings import Glicko2, Ratings
 from .room import Player, Room, RoomEvent, Spectator
 from .tokens import SeatToken, TokenSigner
 from .turns import Clock, TurnOrder
@@ -39,6 +41,7 @@ __all__ = [
     "Player",
     "Spectator",
     "RoomEvent",
+    "RoomEnd",
     "Clock",
     "TurnOrder",
     "Bands",
@@ -49,6 +52,12 @@ __all__ = [
     "MemoryBackend",
     "RedisBackend",
     "RemoteSocket",
+    "Archive",
+    "GameRecord",
+    "PlayerRecord",
+    "PlayerRating",
+    "Ratings",
+    "Glicko2",
     "TokenSigner",
     "SeatToken",
     "encode_text",
@@ -58,5 +67,8 @@ __all__ = [
     "DecodeError",
     "TurnTimeout",
     "PlayerLeft",
+    "ArchiveError",
+    "ArchiveUnavailable",
+    "SchemaError",
     "CLOSE_CODES",
 ]

@@ -4,7 +4,10 @@
 
     RoomsError
      ├── DecodeError      a client's message is not valid JSON / msgpack
-     └── TurnTimeout      a player's time ran out (also a TimeoutError); ``.player``, ``.flagged``
+     ├── TurnTimeout      a player's time ran out (also a TimeoutError); ``.player``, ``.flagged``
+     └── ArchiveError     the archive's database refuses: corrupt, wrong credentials, ...
+          ├── ArchiveUnavailable  it cannot be reached now (down, locked): records wait, retried
+          └── SchemaError         its schema is from a newer version of this library
 
     ws.Closed (an asyncio.CancelledError)
      └── PlayerLeft       a seated player left for good; ``.player``
@@ -23,7 +26,16 @@ from typing import Any
 import ws
 from ws.closecodes import CloseCode
 
-__all__ = ["RoomsError", "DecodeError", "TurnTimeout", "PlayerLeft", "CLOSE_CODES"]
+__all__ = [
+    "RoomsError",
+    "DecodeError",
+    "TurnTimeout",
+    "PlayerLeft",
+    "ArchiveError",
+    "ArchiveUnavailable",
+    "SchemaError",
+    "CLOSE_CODES",
+]
 
 
 class RoomsError(Exception):
@@ -41,6 +53,22 @@ class TurnTimeout(RoomsError, TimeoutError):
         super().__init__(f"{'flag fell for' if flagged else 'turn timed out for'} {player!r}")
         self.player = player
         self.flagged = flagged
+
+
+class ArchiveError(RoomsError):
+    """The archive's database cannot be used as it is (a corrupt file, a wrong
+    password or database name, a schema it cannot read).  Records wait in the
+    spool; a query raises it."""
+
+
+class ArchiveUnavailable(ArchiveError):
+    """The archive's database cannot be reached now (down, a locked file, a
+    timeout): records wait in the spool and are retried; a query raises it."""
+
+
+class SchemaError(ArchiveError):
+    """The database's schema version is newer than this library's: written by a
+    newer release, so this one neither migrates nor writes it."""
 
 
 class PlayerLeft(ws.Closed):

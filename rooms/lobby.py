@@ -28,11 +28,13 @@ from ws.closecodes import CloseCode
 from ws.exceptions import closed_in_group
 
 from . import wire
+from .archive import Archive, RoomEnd, player_id
 from .backend import Admission, Backend, Elsewhere, Entrant, Entry, Refusal, Resume, Seat, Seated, Watch
 from .codec import encode_text
 from .exceptions import CLOSE_CODES, PlayerLeft, TurnTimeout
 from .matching import Bands, LobbyKey, Ticket
 from .memory import MemoryBackend
+from .ratings import Ratings
 from .room import Player, Room, RoomEvent, Spectator
 from .tokens import SeatToken, TokenSigner
 
@@ -63,6 +65,11 @@ class Lobby:
     ``max_wait`` seconds without a match ends the wait with close 4000.
     ``reconnect`` seconds hold a dropped player's seat for a reconnect with the
     seat token.  The game's return value is the room's result.
+    ``archive`` (a URL such as ``"sqlite:///games.db"``, or an
+    :class:`rooms.Archive`) keeps every room that ends, with
+    ``record(room, result)`` as the game's own record; ``ratings`` (a
+    :class:`rooms.Ratings`, or ``True`` for the defaults) rates 2-player rooms
+    there and, without a ``rating`` hook, matches players by those ratings.
     """
 
     def __init__(
@@ -86,6 +93,9 @@ class Lobby:
         name: str | None = None,
         keep_results: int = 100,
         max_buffer: int | None = 2**20,
+        archive: str | Archive | None = None,
+        ratings: Ratings | bool | None = None,
+        record: Callable[[Room, Any], Any] | None = None,
         **endpoint_options: Any,
     ) -> None:
         if n < 1:
@@ -95,7 +105,13 @@ class Lobby:
         self.mode = mode
         self.private = private
         self.rating = rating
-        if rating is not None and bands is None:
+        self.archive: Archive | None = Archive(archive) if isinstance(archive, str) else archive
+        self.ratings: Ratings | None = Ratings() if ratings is True else (ratings or None)
+        if self.ratings is not None and self.archive is None:
+            raise ValueError("ratings= keeps ratings in the lobby's archive: give it archive= too")
+        self.record = record
+        rated = rating is not None or self.ratings is not None
+        if rated and bands is None:
             bands = Bands()
         self.max_wait = max_wait
         self.reconnect = reconnect
@@ -106,7 +122,7 @@ class Lobby:
         self._tokens = TokenSigner(secret)
         self._shared: tuple[bytes, TokenSigner] | None = None  # the backend's secret and its signer
         self.secret_given = secret is not None
-        self.bands = bands if rating is not None else None
+        self.bands = bands if rated else None
         self.name: str = name or str(getattr(game, "__name__", "lobby"))
         self.backend: Backend = backend if backend is not None else MemoryBackend(n, bands=self.bands)
         self.backend.attach(self)
@@ -117,6 +133,9 @@ class Lobby:
         self._endpoint_options = endpoint_options
         self._numbers = itertools.count(1)
         self.__name__ = getattr(game, "__name__", "lobby")
+        self._end_callbacks: list[Callable[[RoomEnd], Any]] = []
+        if self.archive is not None:
+            self.add_end_callback(self._archive_room)
 
     @property
     def tokens(self) -> TokenSigner:
@@ -154,6 +173,8 @@ class Lobby:
         sock = ws.accept(request, **self._endpoint_options)
         try:
             await self.backend.start(request.server)
+            if self.archive is not None:
+                await self.archive.start()
             if token is not None:
                 await self._resume(sock, token)
             elif watch is not None:
@@ -192,7 +213,10 @@ class Lobby:
     ) -> None:
         backend = self.backend
         entrant = Entrant(sock, identity, request)
-        ticket = Ticket(secrets.token_hex(8), key, time.monotonic(), rating, entrant)
+        spread = 0.0
+        if rating is None and self.ratings is not None:
+            rating, spread = await self._rating_of(identity, key.mode)
+        ticket = Ticket(secrets.token_hex(8), key, time.monotonic(), rating, entrant, spread)
         left = asyncio.get_running_loop().create_future()
 
         def on_close(_: ws.WebSocket) -> None:
@@ -296,10 +320,44 @@ class Lobby:
             logger.exception("error in game %s of room %s", self.__name__, room.id)
             code, reason = CloseCode.INTERNAL_ERROR, "internal error"
         finally:
+            self._room_ended(RoomEnd(self.name, room, result, code, reason, time.time()))
             room.end(result, code, reason)
             self.backend.remove_room(room)
             if code == CloseCode.NORMAL_CLOSURE:
                 self.results.append((room.id, result))
+
+    def add_end_callback(self, callback: Callable[[RoomEnd], Any]) -> None:
+        """Call ``callback(end)`` (a :class:`rooms.RoomEnd`) whenever a room of this
+        lobby hosted by this process ends, just before its players get ``ended``
+        (so what it writes down happened before anyone saw the end).  A plain
+        function: it must not block; its exceptions are logged and ignored."""
+        self._end_callbacks.append(callback)
+
+    def remove_end_callback(self, callback: Callable[[RoomEnd], Any]) -> None:
+        """Stop calling *callback* (``ValueError`` if it was not added)."""
+        self._end_callbacks.remove(callback)
+
+    def _room_ended(self, end: RoomEnd) -> None:
+        for callback in list(self._end_callbacks):
+            try:
+                callback(end)
+            except Exception:
+                logger.exception("error in an end callback of lobby %s for room %s", self.name, end.room.id)
+
+    def _archive_room(self, end: RoomEnd) -> None:
+        if self.archive is not None:
+            self.archive.record_room(end, ratings=self.ratings, details=self.record)
+
+    async def _rating_of(self, identity: Any, mode: Any) -> tuple[float, float]:
+        """The rating a player is matched with, and their band's spread: their stored
+        Glicko-2 rating, or a newcomer's (an anonymous player is always one)."""
+        assert self.ratings is not None and self.archive is not None
+        system = self.ratings.system
+        player = player_id(identity)
+        stored = await self.archive.lookup_rating(self.name, mode, player) if player is not None else None
+        if stored is None:
+            return system.rating, self.ratings.spread(system.deviation)
+        return stored.rating, self.ratings.spread(stored.deviation)
 
     # ------------------------------------------------------------------ reconnect and watch
 

@@ -7,8 +7,11 @@ implements the same rules in a Lua script.  Rules:
 - first come, first matched: the oldest waiting ticket anchors the next group,
   and the group is filled with the oldest compatible tickets;
 - with ratings, two tickets are compatible when their ratings differ by no more
-  than the smaller of their two bands; a ticket's band starts at ``band`` and
-  widens by ``widen_per_second`` while it waits, up to ``max_band``.
+  than the smaller of their two bands plus the larger of their two spreads; a
+  ticket's band starts at ``band`` and widens by ``widen_per_second`` while it
+  waits, up to ``max_band``; its ``spread`` (0 unless the lobby rates players
+  with ``ratings=``, where an uncertain rating gets one) widens every pair it
+  is part of.
 
 Without ratings (and for any n with ratings when n == 2) nobody waits while a
 group of n compatible tickets exists.  For n > 2 with ratings the greedy fill is
@@ -52,6 +55,7 @@ class Ticket:
     joined_at: float
     rating: float | None = None
     payload: object = None
+    spread: float = 0.0  # extra band for this ticket's pairs (an uncertain rating)
 
 
 @attrs.frozen(kw_only=True)
@@ -134,7 +138,7 @@ class Matchmaker:
         bands = self.bands
         if bands is None:
             return True
-        limit = min(bands.at(now - a.joined_at), bands.at(now - b.joined_at))
+        limit = min(bands.at(now - a.joined_at), bands.at(now - b.joined_at)) + max(a.spread, b.spread)
         return bool(abs(a.rating - b.rating) <= limit)  # type: ignore[operator]  # both rated when bands are in use
 
     def _match(self, key: Hashable, now: float) -> list[list[Ticket]]:

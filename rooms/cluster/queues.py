@@ -174,6 +174,7 @@ class Queues:
                     lobby.n,
                     lobby.name,
                     *_band_args(lobby),
+                    w.ticket.spread,
                 ]
             )
         except REDIS_ERRORS as exc:

@@ -15,7 +15,7 @@ Keys, all under the prefix ``P`` (``ARGV[1]``)::
     P in:<id>       stream: the node's inbox (groups, queue changes, bridged traffic)
     P q:<queue>     sorted set: waiting ticket ids, scored by join time (seconds)
     P queues        set of queue names with waiting tickets
-    P t:<ticket>    hash: node, q, at, r (rating), d (JSON data); after a match a
+    P t:<ticket>    hash: node, q, at, r (rating), s (spread), d (JSON data); after a match a
                     ``room`` field and a 60 s TTL (so a retried join is refused)
     P nt:<id>       set: waiting tickets owned by the node
     P room:<id>     hash: host, lobby -- where a running room lives
@@ -69,11 +69,11 @@ local function find_group(ids, n, bands, t)
   end
   local info = {{}}
   for i, tid in ipairs(ids) do
-    local h = redis.call('HMGET', P .. 't:' .. tid, 'at', 'r')
-    info[i] = {{tonumber(h[1]) or t, tonumber(h[2]) or 0}}
+    local h = redis.call('HMGET', P .. 't:' .. tid, 'at', 'r', 's')
+    info[i] = {{tonumber(h[1]) or t, tonumber(h[2]) or 0, tonumber(h[3]) or 0}}
   end
   local function compatible(a, b)
-    local limit = math.min(band_at(bands, t - info[a][1]), band_at(bands, t - info[b][1]))
+    local limit = math.min(band_at(bands, t - info[a][1]), band_at(bands, t - info[b][1])) + math.max(info[a][3], info[b][3])
     return math.abs(info[a][2] - info[b][2]) <= limit
   end
   for i = 1, #ids do
@@ -136,7 +136,7 @@ local function match(q, n, bands, lobby, completing)
 end
 """
 
-# ARGV: P, queue, ticket, node, at ('' = now), rating, data, n, lobby, band, widen, max_band
+# ARGV: P, queue, ticket, node, at ('' = now), rating, data, n, lobby, band, widen, max_band, spread
 # -> {status, at}: status 1 queued, 0 already known (queued or matched), -1 node not registered
 JOIN = (
     COMMON
@@ -146,7 +146,7 @@ if redis.call('EXISTS', P .. 'node:' .. node) == 0 then return {-1, ''} end
 local tk = P .. 't:' .. tid
 if redis.call('EXISTS', tk) == 1 then return {0, redis.call('HGET', tk, 'at') or ''} end
 local at = string.format('%.6f', tonumber(ARGV[5]) or now())
-redis.call('HSET', tk, 'node', node, 'q', q, 'at', at, 'r', ARGV[6], 'd', ARGV[7])
+redis.call('HSET', tk, 'node', node, 'q', q, 'at', at, 'r', ARGV[6], 's', ARGV[13] or '0', 'd', ARGV[7])
 redis.call('ZADD', P .. 'q:' .. q, at, tid)
 redis.call('SADD', P .. 'nt:' .. node, tid)
 redis.call('SADD', P .. 'queues', q)

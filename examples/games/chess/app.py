@@ -40,6 +40,7 @@ the PGN of every game played in the room, one after the other.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import pathlib
 import random
 import time
@@ -79,6 +80,7 @@ class Table:
         self.seats: dict[chess.Color, rooms.Player] = {chess.WHITE: first, chess.BLACK: second}
         self.game: ChessGame | None = None
         self.pgns: list[str] = []
+        self.finished: list[ChessGame] = []  # the games played, for the archive's record
         self.rematch: set[chess.Color] = set()
         self.abort_at = 0.0  # time.monotonic() when the game is aborted if White has not moved
 
@@ -225,6 +227,7 @@ def make_game(time_controls: Mapping[str, TimeControl], *, rematch_window: float
             await _play_one(room, table, first_move)
             game = table.game
             table.pgns.append(game.pgn())
+            table.finished.append(game)
             room.broadcast({"type": "game_over", "outcome": game.outcome.to_json(), "pgn": table.pgns[-1], "state": table.snapshot()})
             if any(p.gone for p in room.players):
                 break  # someone left for good: no rematch
@@ -280,13 +283,24 @@ def mount(
     def mode(request: ws.Request) -> str:
         return PRIVATE if joins_by_code(request) else time_control(request)
 
-    def identify(request: ws.Request) -> dict[str, Any]:
-        """The player's name, as the lobby would take it, and for the creator of
-        a private game the time control it will be played at."""
+    outer_auth = lobby_options.pop("auth", None)  # e.g. the guest cookie (examples/games/chess/guest.py)
+
+    async def identify(request: ws.Request) -> dict[str, Any] | None:
+        """The player's identity (from *auth* when given, else the name as the lobby
+        would take it), and for the creator of a private game the time control it
+        will be played at."""
         identity: dict[str, Any] = {}
-        name = (request.query.get("name") or "").strip()[:MAX_NAME]
-        if name:
-            identity["name"] = name  # (without one the lobby names the player player-<n>)
+        if outer_auth is not None:
+            found = outer_auth(request)
+            if inspect.isawaitable(found):
+                found = await found
+            if found is None:
+                return None  # refused (403), as the lobby does
+            identity = dict(found) if isinstance(found, dict) else {"name": str(found)}
+        else:
+            name = (request.query.get("name") or "").strip()[:MAX_NAME]
+            if name:
+                identity["name"] = name  # (without one the lobby names the player player-<n>)
         if joins_by_code(request) and request.query["code"].strip().upper() == "NEW":
             identity["time_control"] = time_control(request)
         return identity

@@ -114,6 +114,7 @@ class ChessGame:
         self.site = site
         self.date = datetime.date.today()
         self._sans: list[str] = []
+        self.clock_log: list[dict[str, float]] = []  # both clocks after each move, for replays
 
     # ------------------------------------------------------------------ clocks
 
@@ -236,6 +237,7 @@ class ChessGame:
         san = board.san(move)
         board.push(move)
         self._sans.append(san)
+        self.clock_log.append({"white": round(self.remaining(chess.WHITE), 3), "black": round(self.remaining(chess.BLACK), 3)})
         if self.draw_offer is not None and self.draw_offer != color:
             self.draw_offer = None  # moving declines the opponent's offer
         self._check_end()
