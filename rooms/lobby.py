@@ -132,6 +132,12 @@ class Lobby:
 
     # ------------------------------------------------------------------ request handler
 
+    async def startup(self, server: ws.Server) -> None:
+        """Start the backend for *server* before the first connection (``ws.asgi``'s
+        lifespan startup calls it: a Redis backend connects and joins its cluster);
+        otherwise the first connection starts it."""
+        await self.backend.start(server)
+
     async def __call__(self, request: ws.Request, **params: Any) -> Any:
         identity = await self._identify(request)
         token = request.query.get("token")

@@ -19,6 +19,7 @@ from typing import Any
 import attrs
 
 from . import handshake
+from .asgisocket import ASGIConnection, ASGISocket
 from .connection import Options, WebSocket
 from .deflate import DeflateConfig, Deflater, Inflater, server_negotiate
 from .exceptions import Closed, closed_in_group
@@ -67,21 +68,25 @@ def accept(
     compression: DeflateConfig | bool | None = True,
     options: Options | None = None,
     **limits: Any,
-) -> WebSocket:
+) -> WebSocket | ASGISocket:
     """Validate *request* as an opening handshake (RFC 6455 4.2) and upgrade it.
 
     For handlers that decide themselves when to upgrade (``endpoint`` and
     ``aggregate`` call it for you).  Takes the same keywords as :func:`endpoint`.
     Raises :class:`ws.HTTPError` (400, 403, 405, 426) when the request is not an
-    acceptable upgrade; the server turns that into the HTTP response.
+    acceptable upgrade; the server turns that into the HTTP response.  For a
+    request received through :func:`ws.asgi` it returns a :class:`ws.ASGISocket`
+    (the ASGI server validated the handshake and negotiates compression).
     """
     return _accept(request, _config(subprotocols, origins, compression, options, **limits))
 
 
-def _accept(request: Request, config: _Config) -> WebSocket:
+def _accept(request: Request, config: _Config) -> WebSocket | ASGISocket:
     http = request._conn
     if http is None:
-        raise RuntimeError("accept() needs a request received by ws.serve()")
+        raise RuntimeError("accept() needs a request received by ws.serve() or ws.asgi()")
+    if isinstance(http, ASGIConnection):
+        return _accept_asgi(request, http, config)
     key = handshake.check_request(request)
     handshake.check_origin(request, config.origins)
     subprotocol = handshake.select_subprotocol(request, config.subprotocols) if config.subprotocols else None
@@ -106,6 +111,16 @@ def _accept(request: Request, config: _Config) -> WebSocket:
     )
     headers = handshake.response_headers(key, subprotocol=subprotocol, extensions=extensions)
     return http.upgrade(request, headers, conn, options, subprotocol=subprotocol, extensions=extensions)
+
+
+def _accept_asgi(request: Request, http: ASGIConnection, config: _Config) -> ASGISocket:
+    """The ASGI server has validated the handshake and will negotiate compression
+    itself: what is ours is the origin policy, the subprotocol and the options."""
+    if not http.is_websocket:
+        handshake.check_request(request)  # a plain request: refused as over TCP
+    handshake.check_origin(request, config.origins)
+    subprotocol = handshake.select_subprotocol(request, config.subprotocols) if config.subprotocols else None
+    return http.accept(request, config.options, subprotocol)
 
 
 async def _finish(socks: Sequence[WebSocket], code: int, reason: str) -> None:

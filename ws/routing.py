@@ -115,6 +115,17 @@ class Router:
         else:
             self._dynamic.append(route)
 
+    def handlers(self) -> list[Any]:
+        """Every route's handler, once each, in the order the routes were added
+        (static routes first); :func:`ws.asgi`'s lifespan startup walks them."""
+        seen: dict[int, Any] = {}
+        for routes in self._static.values():
+            for route in routes:
+                seen.setdefault(id(route.handler), route.handler)
+        for route in self._dynamic:
+            seen.setdefault(id(route.handler), route.handler)
+        return list(seen.values())
+
     def resolve(self, method: str, path: str) -> tuple[Any, dict[str, Any]]:
         """The handler and parameters for *method* and *path*.
 

@@ -18,7 +18,7 @@ import attrs
 
 from .connection import Options, WebSocket, recv_buffer
 from .exceptions import HTTPError
-from .http import Request, Response
+from .http import Request, Response, to_response
 from .http11 import RequestParser, serialize_response
 from .protocol import Connection
 from .routing import App
@@ -179,7 +179,7 @@ class HTTPConnection(asyncio.BufferedProtocol):
                 result = Response.error(500)
             if self._upgraded or result is UPGRADED:
                 return
-            response = _to_response(result)
+            response = to_response(result)
             transport = self.transport
             if transport is None or transport.is_closing():
                 return
@@ -236,18 +236,6 @@ class HTTPConnection(asyncio.BufferedProtocol):
     def _socket_closed(self, sock: WebSocket) -> None:
         self.server._sockets.discard(sock)
         self.server._release(self.peer)
-
-
-def _to_response(result: Any) -> Response:
-    if isinstance(result, Response):
-        return result
-    if result is None:
-        return Response(status=204)
-    if isinstance(result, str):
-        return Response.text(result)
-    if isinstance(result, (bytes, bytearray)):
-        return Response(body=bytes(result), headers=[("Content-Type", "application/octet-stream")])
-    return Response.json(result)
 
 
 class Server:
