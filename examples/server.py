@@ -1,6 +1,7 @@
 """The example server started by ``make run``: chess and chat in the browser.
 
     python -m examples.server --host 127.0.0.1 --port 8000
+    uvicorn examples.server:asgi_app        (the same site on an ASGI server)
 
 One process, the in-memory backend, nothing else to install (beyond ``chess``):
 
@@ -73,6 +74,10 @@ def make_site(
     chess_lobby = mount_chess(app, time_controls=time_controls, **(chess_options or {}))
     open_rooms, groups = mount_chat(app, **(chat_options or {}))
     return Site(app, chess_lobby, open_rooms, groups)
+
+
+# The whole site as an ASGI application: ``uvicorn examples.server:asgi_app``.
+asgi_app = ws.asgi(make_app())
 
 
 async def main() -> None:

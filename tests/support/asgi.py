@@ -114,9 +114,9 @@ class ServerProcess:
 
 def _command(server: str, target: str, port: int, extra: list[str]) -> list[str]:
     if server == "uvicorn":
-        return [sys.executable, "-m", "uvicorn", target, "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", *extra]
+        return [sys.executable, "-m", "uvicorn", target, "--host", "127.0.0.1", "--port", str(port), *extra]
     if server == "hypercorn":
-        return [sys.executable, "-m", "hypercorn", target, "--bind", f"127.0.0.1:{port}", "--log-level", "warning", *extra]
+        return [sys.executable, "-m", "hypercorn", target, "--bind", f"127.0.0.1:{port}", *extra]
     raise ValueError(f"unknown ASGI server {server!r}")
 
 
