@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import inspect
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
 from .asgisocket import ASGIConnection, Event, Receive, Send
@@ -46,6 +46,11 @@ class ASGIServer(Server):
     def connection(self, scope: Event, receive: Receive, send: Send) -> ASGIConnection:
         """The connection object of one ASGI scope: its sockets and their tasks are this server's."""
         return ASGIConnection(self, scope, receive, send, spawn=self._spawn, register=self._register)
+
+    def handle(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """Run a request's handler in a task of this server, as ``ws.serve`` runs
+        each request's: shutdown waits ``shutdown_timeout`` for it, then cancels it."""
+        return self._spawn(coro)
 
 
 class ASGIApp:
@@ -147,6 +152,19 @@ class ASGIApp:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
+    async def _handle(self, server: ASGIServer, request: Request) -> Any:
+        """The handler's result, from a task the server owns (see ``ASGIServer.handle``);
+        cancelled by our shutdown, it answers 503 (a socket it opened is closed by then)."""
+        task = server.handle(self._dispatch(request))
+        try:
+            return await task
+        except asyncio.CancelledError:
+            this = asyncio.current_task()
+            if task.cancelled() and (this is None or not this.cancelling()):
+                return Response.error(503, "server shutting down")
+            task.cancel()  # the ASGI server cancels this connection: the handler goes too
+            raise
+
     async def _dispatch(self, request: Request) -> Any:
         """The handler's result, or the error response a ws.Server would send."""
         try:
@@ -178,7 +196,7 @@ class ASGIApp:
             if not message.get("more_body", False):
                 break
         request = Request.from_scope(scope, bytes(body), server.connection(scope, receive, send))
-        result = await self._dispatch(request)
+        result = await self._handle(server, request)
         if result is UPGRADED:  # (ws.accept refuses an http scope, so only a handler's own doing)
             result = Response.error(500)
         await _respond(send, to_response(result), head_only=request.method == "HEAD")
@@ -190,7 +208,7 @@ class ASGIApp:
         conn = server.connection(scope, receive, send)
         request = Request.from_scope(scope, b"", conn)
         try:
-            result = await self._dispatch(request)
+            result = await self._handle(server, request)
             sock = conn.socket
             if sock is None:
                 await _deny(scope, send, to_response(None if result is UPGRADED else result))

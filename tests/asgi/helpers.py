@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
@@ -76,12 +77,23 @@ async def bot(server: HasPort, path: str, headers: list[tuple[str, str]], cls: t
     return cls(sock, str(query.get("name", "")))
 
 
-async def play_tictactoe(server: HasPort, path: str, creds: dict[str, list[tuple[str, str]]]) -> dict[str, Any]:
-    """X and O play to X's win on the top row; X drops mid-game and comes back with
-    its seat token; a spectator joins late and sees the end.  Returns the result."""
-    x = await bot(server, path, creds["alice"])
+async def play_tictactoe(
+    servers: Sequence[HasPort], path: str, creds: dict[str, list[tuple[str, str]]], *, names_in_query: bool = False
+) -> dict[str, Any]:
+    """alice and bob play to X's win on the top row; X drops mid-game and comes
+    back with its seat token; carol watches from the middle of the game and sees
+    the end.  alice and carol connect to ``servers[0]``, bob and X's return to
+    ``servers[-1]`` (two cluster nodes, or one server twice).  *creds* are each
+    one's handshake headers; *names_in_query* names them with ``?name=`` too
+    (for a lobby without ``auth=``).  Returns the room's result."""
+    first, last = servers[0], servers[-1]
+
+    def named(name: str) -> dict[str, str]:
+        return {"name": name} if names_in_query else {}
+
+    x = await bot(first, path, creds["alice"], **named("alice"))
     assert (await x.recv_type("lobby"))["type"] == "lobby"
-    o = await bot(server, path, creds["bob"])
+    o = await bot(last, path, creds["bob"], **named("bob"))
     for player in (x, o):
         await player.recv_type("matched")
         await player.recv_type("start")
@@ -101,13 +113,13 @@ async def play_tictactoe(server: HasPort, path: str, creds: dict[str, list[tuple
     x.sock.abort()  # X's connection drops: the seat is held
     assert (await o.recv_type("player_left"))["player"]["seat"] == 0
     token = x.matched["token"]
-    back = await bot(server, path, creds[x.matched["players"][0]["name"]], token=token)
+    back = await bot(last, path, creds[x.matched["players"][0]["name"]], token=token)
     resumed = await back.recv_type("resumed")
     assert resumed["room"] == room and resumed["seat"] == 0
     assert resumed["state"]["board"] == ["X", "", "", "O", "", "", "", "", ""]
     assert (await o.recv_type("player_returned"))["player"]["seat"] == 0
     x = back
-    spectator = await bot(server, path, creds["carol"], watch=room)
+    spectator = await bot(first, path, creds["carol"], watch=room)
     watching = await spectator.recv_type("spectating")
     assert watching["state"]["board"] == ["X", "", "", "O", "", "", "", "", ""]
     await move(x, 1)

@@ -82,7 +82,7 @@ async def test_a_connection_without_credentials_is_refused_before_the_upgrade(ho
 
 
 async def test_tictactoe_to_the_end_with_a_reconnect_and_a_spectator(host: Host) -> None:
-    result = await play_tictactoe(host, "/games/tictactoe", await host.credentials())
+    result = await play_tictactoe([host], "/games/tictactoe", await host.credentials())
     assert result == {"winner": 0, "reason": "three in a row", "board": ["X", "X", "X", "O", "O", "", "", "", ""]}
 
 
