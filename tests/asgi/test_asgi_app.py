@@ -23,7 +23,7 @@ pytest.importorskip("starlette")
 
 ZERO = {"http_connections": 0, "websockets": 0, "tasks": 0}
 # uvicorn's --ws choices (the legacy "websockets" one warns that it is deprecated)
-IMPLEMENTATIONS = ["websockets-sansio", "wsproto", pytest.param("websockets", marks=pytest.mark.filterwarnings("ignore::DeprecationWarning"))]
+IMPLEMENTATIONS = ["websockets-sansio", "wsproto", pytest.param("websockets", marks=[pytest.mark.filterwarnings("ignore::DeprecationWarning"), pytest.mark.filterwarnings("ignore:The `websockets` implementation is deprecated")])]
 
 
 def http_app(static_dir: pathlib.Path) -> ws.App:
