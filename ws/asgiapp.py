@@ -152,18 +152,25 @@ class ASGIApp:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    async def _handle(self, server: ASGIServer, request: Request) -> Any:
-        """The handler's result, from a task the server owns (see ``ASGIServer.handle``);
-        cancelled by our shutdown, it answers 503 (a socket it opened is closed by then)."""
+    async def _handle(self, server: ASGIServer, request: Request, conn: ASGIConnection) -> Any:
+        """The handler's result, from a task the server owns (see ``ASGIServer.handle``).
+
+        Cancelled by our shutdown, it answers 503 (a socket it opened is closed by
+        then).  When the ASGI server cancels the connection instead (hypercorn at its
+        shutdown, uvicorn past its graceful timeout), its socket is closed with 1001
+        first, as a ``ws.Server`` closes its sockets before cancelling handlers."""
         task = server.handle(self._dispatch(request))
         try:
-            return await task
+            await asyncio.wait([task])  # (awaiting the task itself would cancel it with us)
         except asyncio.CancelledError:
-            this = asyncio.current_task()
-            if task.cancelled() and (this is None or not this.cancelling()):
-                return Response.error(503, "server shutting down")
-            task.cancel()  # the ASGI server cancels this connection: the handler goes too
+            sock = conn.socket
+            if sock is not None and not sock.closed:
+                sock.close(1001, "going away")
+            task.cancel()
             raise
+        if task.cancelled():
+            return Response.error(503, "server shutting down")
+        return task.result()
 
     async def _dispatch(self, request: Request) -> Any:
         """The handler's result, or the error response a ws.Server would send."""
@@ -195,8 +202,9 @@ class ASGIApp:
                 return
             if not message.get("more_body", False):
                 break
-        request = Request.from_scope(scope, bytes(body), server.connection(scope, receive, send))
-        result = await self._handle(server, request)
+        conn = server.connection(scope, receive, send)
+        request = Request.from_scope(scope, bytes(body), conn)
+        result = await self._handle(server, request, conn)
         if result is UPGRADED:  # (ws.accept refuses an http scope, so only a handler's own doing)
             result = Response.error(500)
         await _respond(send, to_response(result), head_only=request.method == "HEAD")
@@ -208,7 +216,7 @@ class ASGIApp:
         conn = server.connection(scope, receive, send)
         request = Request.from_scope(scope, b"", conn)
         try:
-            result = await self._handle(server, request)
+            result = await self._handle(server, request, conn)
             sock = conn.socket
             if sock is None:
                 await _deny(scope, send, to_response(None if result is UPGRADED else result))
@@ -217,10 +225,11 @@ class ASGIApp:
             # now (a room, a set of clients) keeps it open until it closes.
             await sock.wait_closed()
         except BaseException:
-            if conn.socket is not None:
-                conn.socket.abort()
+            sock = conn.socket
+            if sock is not None:  # the ASGI server cancels us: _handle closed it with 1001
+                await sock.finish()
             raise
-        await conn.socket.finish()
+        await sock.finish()
 
 
 async def _respond(send: Send, response: Response, *, head_only: bool) -> None:

@@ -371,14 +371,15 @@ class ASGISocket(MessageReader):
             reader.cancel()
 
     async def finish(self) -> None:
-        """Once the application is done with the connection: end it if it is still
-        open (``abort``), give the writer ``close_timeout`` (at most) to hand a close
-        in flight to the server, then stop both tasks."""
-        self.abort()
+        """Once the application is done with the connection: give the writer
+        ``close_timeout`` (at most) to hand what it holds, a close in flight
+        included, to the server; then end the connection if it is still open
+        (``abort``) and stop both tasks."""
         writer = self._writer
-        if not writer.done():
+        if not writer.done() and self._closing:
             timeout = self.options.close_timeout
             await asyncio.wait([writer], timeout=1.0 if timeout is None else timeout)
+        self.abort()
         for task in (self._writer, self._reader):
             if not task.done():
                 task.cancel()

@@ -14,7 +14,7 @@ import rooms
 import ws
 from examples import tictactoe
 from tests.support import TIMEOUT, eventually, url
-from tests.support.asgi import uvicorn_running
+from tests.support.asgi import hypercorn_running, uvicorn_running
 
 from .helpers import http, play_tictactoe
 
@@ -369,3 +369,27 @@ async def test_shutdown_cancels_handlers_that_do_not_end_after_shutdown_timeout(
         await asyncio.wait_for(sock.wait_closed(), TIMEOUT)
         assert sock.close_code == 1001
         assert served.server.statistics() == ZERO
+
+
+async def test_a_connection_the_asgi_server_cancels_is_closed_with_1001_first() -> None:
+    """hypercorn cancels the connections still open after its graceful timeout: the
+    lobby's players get 1001 (as from a ws.Server), not the 1000 with which a
+    cancelled lobby handler closes its socket."""
+    pytest.importorskip("hypercorn")
+
+    async def game(room):
+        await asyncio.Event().wait()
+
+    app = ws.App()
+    app.route("/game")(rooms.Lobby(2, game))
+    served = ws.asgi(app)
+    async with hypercorn_running(served, graceful_timeout=0.2) as server:
+        players = [await ws.connect(url(server, "/game")) for _ in range(2)]
+        await eventually(lambda: len(served.server.websockets) == 2, TIMEOUT)
+    for player in players:
+        with pytest.raises(ws.Closed) as info:
+            async with asyncio.timeout(TIMEOUT):
+                async for _ in player:
+                    pass
+        assert (info.value.code, info.value.reason) == (1001, "going away")
+    assert served.server.closing and served.server.statistics() == ZERO

@@ -1,7 +1,7 @@
 """``uvicorn examples.server:asgi_app`` serves the example site as ``make run``
 does: two Chromium pages are matched and play chess to checkmate, one reloads
 mid-game and takes its seat back, a spectator opens the game's link late.  The
-same page code as tests/examples/test_browser.py, on a uvicorn process."""
+same page steps as tests/examples/test_browser.py (tests/examples/pages.py), on a uvicorn process."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from tests.browser import chromium, needs_chromium
 from tests.support.asgi import asgi_process
 
-from .test_browser import board_of, click_move, drag_move, new_page
+from .pages import board_of, click_move, drag_move, new_page
 
 pytestmark = needs_chromium
 pytest.importorskip("uvicorn")

@@ -25,7 +25,7 @@ import attrs
 
 from .timing import TIMEOUT, scaled
 
-__all__ = ["InProcess", "ServerProcess", "asgi_process", "uvicorn_running"]
+__all__ = ["InProcess", "ServerProcess", "asgi_process", "hypercorn_running", "uvicorn_running"]
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,7 +35,7 @@ class InProcess:
     """A uvicorn server running in the test's event loop."""
 
     port: int
-    server: Any  # uvicorn.Server
+    server: Any  # uvicorn.Server (None for hypercorn)
 
     def connections(self) -> list[Any]:
         """uvicorn's protocol object of each open connection (HTTP or WebSocket)."""
@@ -80,6 +80,43 @@ async def uvicorn_running(app: Any, **config: Any) -> AsyncIterator[InProcess]:
             await asyncio.wait_for(task, scaled(20))
         finally:
             sock.close()
+
+
+@contextlib.asynccontextmanager
+async def hypercorn_running(app: Any, **config: Any) -> AsyncIterator[InProcess]:
+    """Serve *app* with hypercorn in this event loop (its ``Config`` fields as
+    keywords); on exit it shuts down as on a signal."""
+    from hypercorn.asyncio import serve
+    from hypercorn.config import Config
+
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(100)
+    cfg = Config()
+    cfg.bind = [f"fd://{sock.fileno()}"]
+    cfg.loglevel = "WARNING"
+    for name, value in config.items():
+        setattr(cfg, name, value)
+    stop = asyncio.Event()
+    task = asyncio.get_running_loop().create_task(serve(app, cfg, shutdown_trigger=stop.wait))  # type: ignore[arg-type]
+    port = sock.getsockname()[1]
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while not await asyncio.to_thread(_answers, port, "/"):
+            if task.done():
+                task.result()
+                raise RuntimeError("hypercorn stopped before it started")
+            if time.monotonic() > deadline:
+                raise TimeoutError("hypercorn did not start")
+            await asyncio.sleep(0.02)
+        yield InProcess(port, None)
+    finally:
+        stop.set()
+        try:
+            await asyncio.wait_for(task, scaled(20))
+        finally:
+            sock.detach()  # hypercorn made its own socket of the descriptor and closed it
 
 
 def free_port() -> int:
