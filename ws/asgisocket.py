@@ -72,7 +72,7 @@ class ASGISocket(MessageReader):
     What differs, because the ASGI server owns the protocol: ``ping`` and
     ``pong`` are no-ops (the server keeps the connection alive); a fragmented
     send (an iterable) goes as one message; ``abort`` ends the ASGI application
-    without a close, which the server turns into closing the TCP connection;
+    without a close, and the server ends the connection its own way;
     ``write_buffer_size`` counts the bytes queued here, not yet taken by the
     server; a message over ``max_message_size`` closes with 1009 after the
     server has received it whole (its own limit bounds that).
@@ -235,9 +235,9 @@ class ASGISocket(MessageReader):
     def close(self, code: int = 1000, reason: str = "") -> Closing:
         """Ask the ASGI server to close with *code* and *reason*; awaiting the result
         waits (at most ``close_timeout``) for the end, then raises :class:`ws.Closed`."""
-        if code != 1005 and not check_close_code(code):
-            raise ValueError(f"invalid close code {code}")
         if not self._closing and not self.disconnected:
+            if code != 1005 and not check_close_code(code):
+                raise ValueError(f"invalid close code {code}")
             self._closing = True
             self._close_code, self._close_reason = code, reason
             wire_reason = reason.encode()[:123].decode(errors="ignore")
@@ -250,7 +250,8 @@ class ASGISocket(MessageReader):
 
     def abort(self) -> None:
         """End the connection now: nothing more is sent, and the ASGI application
-        ends without a close, so the server drops the TCP connection."""
+        ends without a close; the server then ends the connection its own way
+        (uvicorn closes the TCP connection, hypercorn sends a 1011 close)."""
         if not self.disconnected:
             if self._close_code is None:
                 self._close_code = 1006

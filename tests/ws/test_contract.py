@@ -13,7 +13,9 @@ client at the other end.  The implementations:
   loopback port.  There uvicorn, not we, answers pings and writes the frames:
   ``ping()`` sends nothing (the peer's read in the ordering case never sees a
   pong either way) and a fragmented send arrives as one message, as it does
-  here from a ``WebSocket`` too.
+  here from a ``WebSocket`` too.  (Under hypercorn three cases would fail, the
+  ones that read the code of a close the peer started: hypercorn reports 1006
+  for every such close; docs/howto.md says so.)
 """
 
 from __future__ import annotations
