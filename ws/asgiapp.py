@@ -220,6 +220,7 @@ class ASGIApp:
             sock = conn.socket
             if sock is None:
                 await _deny(scope, send, to_response(None if result is UPGRADED else result))
+                await _until_disconnect(receive)
                 return
             # The handler is done with the connection; whatever holds the socket
             # now (a room, a set of clients) keeps it open until it closes.
@@ -252,6 +253,17 @@ async def _deny(scope: Event, send: Send, response: Response) -> None:
     headers = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in response.headers]
     await send({"type": "websocket.http.response.start", "status": response.status, "headers": headers})
     await send({"type": "websocket.http.response.body", "body": response.body})
+
+
+async def _until_disconnect(receive: Receive, timeout: float = 1.0) -> None:
+    """After a refusal, wait (briefly) for the server to report the end of the
+    connection: uvicorn's default implementation logs an error for an application
+    that returns before it has noticed the connection close."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(timeout):
+            while (await receive()).get("type") != "websocket.disconnect":
+                pass
+            await asyncio.sleep(0)  # (its connection_lost runs in this iteration)
 
 
 def asgi(app: App, *, limits: ServerLimits | None = None) -> ASGIApp:
