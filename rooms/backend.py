@@ -219,6 +219,12 @@ class Backend(abc.ABC):
     """Seconds the lobby waits for a match that ``withdraw`` said is on its way."""
 
     @property
+    def paused(self) -> bool:
+        """True while matching cannot go on (a cluster's Redis is unreachable);
+        ``/readyz`` reports the lobby not ready then.  Never, unless overridden."""
+        return False
+
+    @property
     @abc.abstractmethod
     def secret(self) -> bytes | None:
         """The seat-token secret every process of this backend shares (once known),

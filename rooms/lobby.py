@@ -138,6 +138,11 @@ class Lobby:
         otherwise the first connection starts it."""
         await self.backend.start(server)
 
+    def ready(self) -> bool:
+        """Whether the lobby takes new players: False while its backend is paused
+        (a ``RedisBackend`` that cannot reach Redis); ``/readyz`` asks it."""
+        return not self.backend.paused
+
     async def __call__(self, request: ws.Request, **params: Any) -> Any:
         identity = await self._identify(request)
         token = request.query.get("token")

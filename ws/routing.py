@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import attrs
 
 from .exceptions import HTTPError
+from .health import healthz, readyz
 from .http import static
 
 __all__ = ["Router", "App"]
@@ -172,3 +173,10 @@ class App:
     def mount_static(self, prefix: str, directory: str | os.PathLike[str]) -> None:
         """Serve the files under *directory* at ``prefix/...`` (see :func:`ws.http.static`)."""
         self.router.add(prefix.rstrip("/") + "/{path:path}", static(directory))
+
+    def mount_health(self, healthz_path: str = "/healthz", readyz_path: str = "/readyz") -> None:
+        """Serve the health probes (see :mod:`ws.health`): *healthz_path* answers
+        200 while the process serves, *readyz_path* 200 while it takes new
+        connections and 503 (with the reasons, as JSON) otherwise."""
+        self.router.add(healthz_path, healthz)
+        self.router.add(readyz_path, readyz)
