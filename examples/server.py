@@ -1,6 +1,7 @@
 """The example server started by ``make run``: chess and chat in the browser, and tic-tac-toe.
 
     python -m examples.server --host 127.0.0.1 --port 8000
+    uvicorn examples.server:asgi_app        (the same site on an ASGI server)
 
 One process, the in-memory backend, nothing else to install (beyond ``chess``):
 
@@ -94,6 +95,10 @@ def make_site(
     guide = tictactoe.tictactoe
     tictactoe_lobby = app.route("/tictactoe")(rooms.Lobby(guide.n, guide.game, reconnect=float(guide.reconnect)))
     return Site(app, chess_lobby, open_rooms, groups, tictactoe_lobby)
+
+
+# The whole site as an ASGI application: ``uvicorn examples.server:asgi_app``.
+asgi_app = ws.asgi(make_app())
 
 
 async def main() -> None:

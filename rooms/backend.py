@@ -90,7 +90,7 @@ class Entrant:
     ``open_room``) or :class:`Bridged` (set by the backend with :meth:`bridged`).
     """
 
-    sock: ws.WebSocket = attrs.field(repr=False)
+    sock: ws.MessageSocket = attrs.field(repr=False)
     identity: Any
     request: ws.Request = attrs.field(repr=False)
     matched: asyncio.Future[Match] = attrs.field(factory=_future, repr=False)
@@ -219,6 +219,12 @@ class Backend(abc.ABC):
     """Seconds the lobby waits for a match that ``withdraw`` said is on its way."""
 
     @property
+    def paused(self) -> bool:
+        """True while matching cannot go on (a cluster's Redis is unreachable);
+        ``/readyz`` reports the lobby not ready then.  Never, unless overridden."""
+        return False
+
+    @property
     @abc.abstractmethod
     def secret(self) -> bytes | None:
         """The seat-token secret every process of this backend shares (once known),
@@ -279,7 +285,7 @@ class Backend(abc.ABC):
         backend cannot tell now."""
 
     @abc.abstractmethod
-    async def request_seat(self, lobby: LobbyView, sock: ws.WebSocket, where: Elsewhere, entry: Entry) -> Any:
+    async def request_seat(self, lobby: LobbyView, sock: ws.MessageSocket, where: Elsewhere, entry: Entry) -> Any:
         """Ask the host of ``where`` to let *sock* in (its backend asks its lobby's
         ``admit``): a handle for :meth:`relay`, or a :class:`Refusal`.  Only
         called after ``find_room`` answered :class:`Elsewhere`."""

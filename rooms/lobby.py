@@ -152,6 +152,17 @@ class Lobby:
 
     # ------------------------------------------------------------------ request handler
 
+    async def startup(self, server: ws.Server) -> None:
+        """Start the backend for *server* before the first connection (``ws.asgi``'s
+        lifespan startup calls it: a Redis backend connects and joins its cluster);
+        otherwise the first connection starts it."""
+        await self.backend.start(server)
+
+    def ready(self) -> bool:
+        """Whether the lobby takes new players: False while its backend is paused
+        (a ``RedisBackend`` that cannot reach Redis); ``/readyz`` asks it."""
+        return not self.backend.paused
+
     async def __call__(self, request: ws.Request, **params: Any) -> Any:
         identity = await self._identify(request)
         token = request.query.get("token")
@@ -202,14 +213,14 @@ class Lobby:
             identity = {**identity, "name": f"player-{next(self._numbers)}"}
         return identity
 
-    async def _refuse(self, sock: ws.WebSocket, refusal: Refusal) -> None:
+    async def _refuse(self, sock: ws.MessageSocket, refusal: Refusal) -> None:
         sock.text(encode_text(wire.error(refusal.error, refusal.detail)))
         await sock.close(CLOSE_CODES[refusal.error], refusal.detail[:100])
 
     # ------------------------------------------------------------------ waiting
 
     async def _wait_for_match(
-        self, request: ws.Request, sock: ws.WebSocket, identity: Any, key: LobbyKey, rating: float | None
+        self, request: ws.Request, sock: ws.MessageSocket, identity: Any, key: LobbyKey, rating: float | None
     ) -> None:
         backend = self.backend
         entrant = Entrant(sock, identity, request)
@@ -219,7 +230,7 @@ class Lobby:
         ticket = Ticket(secrets.token_hex(8), key, time.monotonic(), rating, entrant, spread)
         left = asyncio.get_running_loop().create_future()
 
-        def on_close(_: ws.WebSocket) -> None:
+        def on_close(_: ws.MessageSocket) -> None:
             backend.leave(ticket)
             if not left.done():
                 left.set_result(None)
@@ -245,11 +256,11 @@ class Lobby:
         else:
             await backend.relay(match.handle)
 
-    async def _hold(self, room: Room, sock: ws.WebSocket) -> None:
+    async def _hold(self, room: Room, sock: ws.MessageSocket) -> None:
         """This connection's task lives until the room ends or the socket goes."""
         gone = asyncio.get_running_loop().create_future()
 
-        def on_close(_: ws.WebSocket) -> None:
+        def on_close(_: ws.MessageSocket) -> None:
             if not gone.done():
                 gone.set_result(None)
 
@@ -361,20 +372,20 @@ class Lobby:
 
     # ------------------------------------------------------------------ reconnect and watch
 
-    async def _resume(self, sock: ws.WebSocket, text: str) -> None:
+    async def _resume(self, sock: ws.MessageSocket, text: str) -> None:
         token = self.tokens.verify(text)
         if token is None:
             await self._refuse(sock, _INVALID_TOKEN)
             return
         await self._enter(sock, token.room_id, Resume(text))
 
-    async def _watch(self, sock: ws.WebSocket, room_id: str) -> None:
+    async def _watch(self, sock: ws.MessageSocket, room_id: str) -> None:
         if not self.allow_spectators:
             await self._refuse(sock, _NO_RUNNING_ROOM)
             return
         await self._enter(sock, room_id, Watch())
 
-    async def _enter(self, sock: ws.WebSocket, room_id: str, entry: Entry) -> None:
+    async def _enter(self, sock: ws.MessageSocket, room_id: str, entry: Entry) -> None:
         """A reconnect or a spectator: to the room here, or bridged to its host."""
         backend = self.backend
         where = await backend.find_room(self, room_id)
@@ -451,7 +462,7 @@ def _player_left(exc: ws.Closed) -> dict[str, Any]:
     return {"reason": "player_left", "player": player.info() if player else None}
 
 
-async def _drain_close(sock: ws.WebSocket) -> None:
+async def _drain_close(sock: ws.MessageSocket) -> None:
     sock.close(CloseCode.NORMAL_CLOSURE, "")
     await sock.wait_closed()
 

@@ -151,7 +151,7 @@ class MemoryBackend(Backend):
         room = self._rooms.get(room_id)
         return Hosted(room) if room is not None else None
 
-    async def request_seat(self, lobby: LobbyView, sock: ws.WebSocket, where: Elsewhere, entry: Entry) -> Refusal:
+    async def request_seat(self, lobby: LobbyView, sock: ws.MessageSocket, where: Elsewhere, entry: Entry) -> Refusal:
         raise RuntimeError("a MemoryBackend has no other process to ask")  # find_room never says Elsewhere
 
     async def relay(self, handle: Any) -> None:

@@ -3,12 +3,14 @@
 The seed API: messages (``TextMessage`` is a ``str``, ``DataMessage`` a
 ``bytes``), a ``WebSocket`` you ``await`` for the next message, ``mux`` to read
 many at once, ``endpoint`` and ``aggregate`` request handlers, and ``client`` /
-``connect`` on the client side.  A disconnect reaches game code as
+``connect`` on the client side; ``asgi`` serves an app from an ASGI server.  A disconnect reaches game code as
 :class:`Closed`, a subclass of :class:`asyncio.CancelledError`.
 """
 
 from . import exceptions as _exceptions
 from . import messages as _messages
+from .asgiapp import ASGIApp, ASGIServer, asgi
+from .asgisocket import ASGISocket
 from .client import client, connect
 from .closecodes import CloseCode
 from .connection import Options, WebSocket, broadcast
@@ -50,6 +52,11 @@ __all__ = [
     "run",
     "Server",
     "ServerLimits",
+    # ASGI
+    "asgi",
+    "ASGIApp",
+    "ASGIServer",
+    "ASGISocket",
     # client
     "connect",
     "client",

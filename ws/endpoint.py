@@ -21,12 +21,14 @@ from typing import Any
 import attrs
 
 from . import handshake
+from .asgisocket import ASGIConnection, ASGISocket
 from .closecodes import CloseCode
 from .connection import Options, WebSocket
 from .deflate import DeflateConfig, compression_config
 from .exceptions import Closed, ProtocolError, close_code_for, closed_in_group
 from .http import Request
 from .server import UPGRADED
+from .socket import MessageSocket
 from .upgrade import options_from
 
 __all__ = ["endpoint", "aggregate", "accept"]
@@ -72,21 +74,25 @@ def accept(
     compression: DeflateConfig | bool | None = True,
     options: Options | None = None,
     **limits: Any,
-) -> WebSocket:
+) -> WebSocket | ASGISocket:
     """Validate *request* as an opening handshake (RFC 6455 4.2) and upgrade it.
 
     For handlers that decide themselves when to upgrade (``endpoint`` and
     ``aggregate`` call it for you).  Takes the same keywords as :func:`endpoint`.
     Raises :class:`ws.HTTPError` (400, 403, 405, 426) when the request is not an
-    acceptable upgrade; the server turns that into the HTTP response.
+    acceptable upgrade; the server turns that into the HTTP response.  For a
+    request received through :func:`ws.asgi` it returns a :class:`ws.ASGISocket`
+    (the ASGI server validated the handshake and negotiates compression).
     """
     return _accept(request, _config(subprotocols, origins, compression, options, **limits))
 
 
-def _accept(request: Request, config: _Config) -> WebSocket:
+def _accept(request: Request, config: _Config) -> WebSocket | ASGISocket:
     http = request.connection
     if http is None:
-        raise RuntimeError("accept() needs a request received by ws.serve()")
+        raise RuntimeError("accept() needs a request received by ws.serve() or ws.asgi()")
+    if isinstance(http, ASGIConnection):
+        return _accept_asgi(request, http, config)
     key = handshake.check_request(request)
     handshake.check_origin(request, config.origins)
     negotiated = handshake.server_negotiation(request, subprotocols=config.subprotocols, compression=config.compression)
@@ -95,7 +101,17 @@ def _accept(request: Request, config: _Config) -> WebSocket:
     return sock
 
 
-async def _finish(socks: Sequence[WebSocket], error: BaseException | None) -> None:
+def _accept_asgi(request: Request, http: ASGIConnection, config: _Config) -> ASGISocket:
+    """The ASGI server has validated the handshake and will negotiate compression
+    itself: what is ours is the origin policy, the subprotocol and the options."""
+    if not http.is_websocket:
+        handshake.check_request(request)  # a plain request: refused as over TCP
+    handshake.check_origin(request, config.origins)
+    subprotocol = handshake.select_subprotocol(request, config.subprotocols) if config.subprotocols else None
+    return http.accept(request, config.options, subprotocol)
+
+
+async def _finish(socks: Sequence[MessageSocket], error: BaseException | None) -> None:
     """Close every socket that is still open with the code for *error* (see
     :func:`close_code_for`), and wait (bounded) for the closing handshakes."""
     code = close_code_for(error)
@@ -105,7 +121,7 @@ async def _finish(socks: Sequence[WebSocket], error: BaseException | None) -> No
     await asyncio.gather(*(sock.wait_closed() for sock in socks))
 
 
-async def _run_handler(handler: Awaitable[Any], socks: Sequence[WebSocket], fn: Any) -> None:
+async def _run_handler(handler: Awaitable[Any], socks: Sequence[MessageSocket], fn: Any) -> None:
     """Await a WebSocket handler, then close its sockets with the code for how it
     ended (:func:`close_code_for`): 1000 when it returns or a peer left (Closed),
     1001 when it is cancelled (server shutdown), a :class:`ProtocolError`'s own
@@ -174,7 +190,7 @@ class _Group:
     """Connections waiting for the same key, until there are n of them."""
 
     key: Hashable
-    members: list[WebSocket] = attrs.field(factory=list)
+    members: list[MessageSocket] = attrs.field(factory=list)
     done: asyncio.Future[None] = attrs.field(factory=lambda: asyncio.get_running_loop().create_future())
 
 
@@ -222,11 +238,11 @@ def aggregate(
                 group.done.set_result(None)
             return UPGRADED
 
-        async def _wait(group: _Group, sock: WebSocket) -> Any:
+        async def _wait(group: _Group, sock: MessageSocket) -> Any:
             """Hold this connection until its group's handler ends, or it leaves first."""
             left = asyncio.get_running_loop().create_future()
 
-            def on_close(_: WebSocket) -> None:
+            def on_close(_: MessageSocket) -> None:
                 if groups.get(group.key) is group and sock in group.members:
                     group.members.remove(sock)
                     if not group.members:

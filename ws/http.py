@@ -1,6 +1,7 @@
 """The request and response objects that handlers see, and a static file handler.
 
-:class:`Request` is built from a parsed :class:`~ws.http11.RequestHead`;
+:class:`Request` is built from a parsed :class:`~ws.http11.RequestHead` (our
+server) or from an ASGI connection scope (:func:`ws.asgi`);
 :class:`Response` serialises itself with :func:`~ws.http11.serialize_response`.
 Neither does I/O: the server shell reads and writes the bytes.
 """
@@ -19,7 +20,7 @@ import attrs
 
 from .http11 import Headers, RequestHead, _keep_alive, serialize_response
 
-__all__ = ["Request", "Response", "static"]
+__all__ = ["Request", "Response", "static", "to_response"]
 
 
 def _parse_cookies(values: list[str]) -> dict[str, str]:
@@ -52,6 +53,29 @@ def _split_target(target: str) -> tuple[str, str]:
     return path, query
 
 
+def _parse_query(raw_query: str) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """The first value of each name, and every value of each name."""
+    query: dict[str, str] = {}
+    query_all: dict[str, list[str]] = {}
+    for name, value in parse_qsl(raw_query, keep_blank_values=True):
+        query.setdefault(name, value)
+        query_all.setdefault(name, []).append(value)
+    return query, query_all
+
+
+def _route_path(path: str, root_path: str) -> str:
+    """*path* below the mount point *root_path* (ASGI servers and hosts differ on
+    whether ``path`` includes ``root_path``; both forms are accepted)."""
+    root_path = root_path.rstrip("/")
+    if not root_path:
+        return path or "/"
+    if path == root_path:
+        return "/"
+    if path.startswith(root_path + "/"):
+        return path[len(root_path) :]
+    return path or "/"
+
+
 @attrs.define(slots=True)
 class Request:
     """An HTTP request as a handler sees it.
@@ -61,6 +85,14 @@ class Request:
     value.  ``params`` holds the route parameters, filled in by the router, and
     ``peer`` the remote address when the server knows it.  ``connection`` is the
     server's connection that received it (what ``ws.accept`` upgrades).
+
+    Under :func:`ws.asgi`, ``scope`` is the ASGI connection scope as the ASGI
+    server (and the host application's middleware) made it: ``scope["user"]``
+    and ``scope["session"]`` from Starlette's authentication and session
+    middleware, ``scope["root_path"]`` where the app is mounted, ``scope["state"]``
+    from the lifespan.  ``path`` is then the path below ``root_path`` (what the
+    routes match), and ``target`` the raw path and query as the client sent them.
+    ``scope`` is ``None`` for a request received by :func:`ws.serve`.
     """
 
     method: str
@@ -74,6 +106,7 @@ class Request:
     params: dict[str, Any] = attrs.field(factory=dict)
     version: str = "1.1"
     _conn: object = attrs.field(default=None, alias="_conn", repr=False, eq=False)
+    scope: dict[str, Any] | None = attrs.field(default=None, repr=False, eq=False)
     _cookies: dict[str, str] | None = attrs.field(default=None, init=False, repr=False, eq=False)
 
     @classmethod
@@ -85,11 +118,7 @@ class Request:
         *connection* is the server connection it arrived on (see :attr:`connection`).
         """
         raw_path, raw_query = _split_target(head.target)
-        query: dict[str, str] = {}
-        query_all: dict[str, list[str]] = {}
-        for name, value in parse_qsl(raw_query, keep_blank_values=True):
-            query.setdefault(name, value)
-            query_all.setdefault(name, []).append(value)
+        query, query_all = _parse_query(raw_query)
         return cls(
             method=head.method,
             path=unquote(raw_path),
@@ -101,6 +130,35 @@ class Request:
             peer=peer,
             version=head.version,
             _conn=connection,
+        )
+
+    @classmethod
+    def from_scope(cls, scope: dict[str, Any], body: bytes = b"", conn: object = None) -> Request:
+        """Build a request from an ASGI ``http`` or ``websocket`` scope.
+
+        Header names and values are decoded as Latin-1 (as the ASGI spec has them
+        encoded); *conn* is what ``server`` and ``ws.accept`` reach the connection by.
+        """
+        raw_query = bytes(scope.get("query_string") or b"").decode("latin-1")
+        query, query_all = _parse_query(raw_query)
+        raw_path = scope.get("raw_path")
+        path = scope.get("path") or "/"
+        target = raw_path.decode("latin-1") if raw_path else path
+        if raw_query:
+            target += "?" + raw_query
+        client = scope.get("client")
+        return cls(
+            method=scope.get("method", "GET"),
+            path=_route_path(path, scope.get("root_path") or ""),
+            target=target,
+            query=query,
+            query_all=query_all,
+            headers=Headers((bytes(k).decode("latin-1"), bytes(v).decode("latin-1")) for k, v in scope.get("headers", ())),
+            body=body,
+            peer=tuple(client) if client else None,
+            version=scope.get("http_version", "1.1"),
+            _conn=conn,
+            scope=scope,
         )
 
     @property
@@ -118,7 +176,8 @@ class Request:
 
     @property
     def server(self) -> Any:
-        """The :class:`ws.Server` that received this request (``None`` outside one)."""
+        """The :class:`ws.Server` that received this request (``None`` outside one);
+        under :func:`ws.asgi`, the application's :class:`ws.ASGIServer`."""
         conn = self._conn
         return getattr(conn, "server", None)
 
@@ -210,6 +269,21 @@ class Response:
             if not any(name.lower() == "content-length" for name, _ in headers):
                 headers = [*headers, ("Content-Length", str(len(self.body)))]
         return serialize_response(status, headers)
+
+
+def to_response(result: Any) -> Response:
+    """What a handler returned, as a :class:`Response`: a ``Response`` as it is,
+    ``None`` as 204, a ``str`` as text, bytes as ``application/octet-stream``,
+    anything else as JSON."""
+    if isinstance(result, Response):
+        return result
+    if result is None:
+        return Response(status=204)
+    if isinstance(result, str):
+        return Response.text(result)
+    if isinstance(result, (bytes, bytearray)):
+        return Response(body=bytes(result), headers=[("Content-Type", "application/octet-stream")])
+    return Response.json(result)
 
 
 def static(directory: str | os.PathLike[str]) -> Callable[..., Awaitable[Response]]:

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import attrs
 
 from .exceptions import HTTPError
+from .health import healthz, readyz
 from .http import static
 
 __all__ = ["Router", "App"]
@@ -115,6 +116,17 @@ class Router:
         else:
             self._dynamic.append(route)
 
+    def handlers(self) -> list[Any]:
+        """Every route's handler, once each, in the order the routes were added
+        (static routes first); :func:`ws.asgi`'s lifespan startup walks them."""
+        seen: dict[int, Any] = {}
+        for routes in self._static.values():
+            for route in routes:
+                seen.setdefault(id(route.handler), route.handler)
+        for route in self._dynamic:
+            seen.setdefault(id(route.handler), route.handler)
+        return list(seen.values())
+
     def resolve(self, method: str, path: str) -> tuple[Any, dict[str, Any]]:
         """The handler and parameters for *method* and *path*.
 
@@ -161,3 +173,10 @@ class App:
     def mount_static(self, prefix: str, directory: str | os.PathLike[str]) -> None:
         """Serve the files under *directory* at ``prefix/...`` (see :func:`ws.http.static`)."""
         self.router.add(prefix.rstrip("/") + "/{path:path}", static(directory))
+
+    def mount_health(self, healthz_path: str = "/healthz", readyz_path: str = "/readyz") -> None:
+        """Serve the health probes (see :mod:`ws.health`): *healthz_path* answers
+        200 while the process serves, *readyz_path* 200 while it takes new
+        connections and 503 (with the reasons, as JSON) otherwise."""
+        self.router.add(healthz_path, healthz)
+        self.router.add(readyz_path, readyz)

@@ -20,10 +20,11 @@ from .closecodes import CloseCode
 from .connection import Options, WebSocket, recv_buffer
 from .exceptions import HTTPError
 from .handshake import Negotiated
-from .http import Request, Response
+from .http import Request, Response, to_response
 from .http11 import RequestParser, serialize_response
 from .protocol import Side
 from .routing import App
+from .socket import MessageSocket
 from .upgrade import open_websocket
 
 __all__ = ["Server", "ServerLimits", "serve", "run", "event_loop_factory"]
@@ -182,7 +183,7 @@ class HTTPConnection(asyncio.BufferedProtocol):
                 result = Response.error(500)
             if self._upgraded or result is UPGRADED:
                 return
-            response = _to_response(result)
+            response = to_response(result)
             transport = self.transport
             if transport is None or transport.is_closing():
                 return
@@ -237,18 +238,6 @@ class HTTPConnection(asyncio.BufferedProtocol):
         self.server._release(self.peer)
 
 
-def _to_response(result: Any) -> Response:
-    if isinstance(result, Response):
-        return result
-    if result is None:
-        return Response(status=204)
-    if isinstance(result, str):
-        return Response.text(result)
-    if isinstance(result, (bytes, bytearray)):
-        return Response(body=bytes(result), headers=[("Content-Type", "application/octet-stream")])
-    return Response.json(result)
-
-
 class Server:
     """A running server, from :func:`serve`.
 
@@ -263,7 +252,7 @@ class Server:
         self.closing = False
         self._server: asyncio.Server | None = None
         self._connections: set[HTTPConnection] = set()
-        self._sockets: set[WebSocket] = set()
+        self._sockets: set[MessageSocket] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = asyncio.Event()
         self._closer: asyncio.Task[Any] | None = None
@@ -283,7 +272,7 @@ class Server:
         return port
 
     @property
-    def websockets(self) -> frozenset[WebSocket]:
+    def websockets(self) -> frozenset[MessageSocket]:
         """The WebSocket connections open right now."""
         return frozenset(self._sockets)
 
@@ -335,7 +324,7 @@ class Server:
         else:
             self._per_ip.pop(ip, None)
 
-    def _register(self, sock: WebSocket) -> None:
+    def _register(self, sock: MessageSocket) -> None:
         self._sockets.add(sock)
         sock.add_close_callback(self._sockets.discard)
 

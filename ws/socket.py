@@ -58,6 +58,10 @@ class MessageSocket(Protocol):
     waits for the end and raises :class:`ws.Closed` in the caller.
     """
 
+    #: The HTTP request that opened the connection (``None`` where there is none
+    #: on this process: a client's socket, a player bridged from another node).
+    request: Any
+
     # ---------------------------------------------------------------- reading
 
     def __await__(self) -> Generator[Any, None, Message]:

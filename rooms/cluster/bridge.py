@@ -164,7 +164,7 @@ class RemoteSocket(MessageReader):
 class Bridge:
     """A player of this process (the edge) seated in a room hosted by *host*."""
 
-    sock: ws.WebSocket = attrs.field(repr=False)
+    sock: ws.MessageSocket = attrs.field(repr=False)
     host: str
     conn_id: str
     room_id: str
@@ -233,7 +233,7 @@ class Bridges:
 
     # ------------------------------------------------------------------ edge side
 
-    def bridge(self, sock: ws.WebSocket, host: str, conn_id: str, room_id: str) -> Bridge:
+    def bridge(self, sock: ws.MessageSocket, host: str, conn_id: str, room_id: str) -> Bridge:
         """Register *sock* as player *conn_id* of room *room_id* on *host*: from
         now on what the host sends it is written to it."""
         bridge = self._bridges[conn_id] = Bridge(sock, host, conn_id, room_id)
@@ -273,8 +273,7 @@ class Bridges:
         sock = bridge.sock
         if sock.closed:
             return
-        transport = sock.transport
-        if transport is not None and transport.get_write_buffer_size() > _MAX_BUFFER:
+        if sock.write_buffer_size() > _MAX_BUFFER:
             logger.info("dropping slow consumer %r", sock)
             sock.close(CloseCode.TRY_AGAIN_LATER, "slow consumer")
             return

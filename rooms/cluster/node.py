@@ -248,7 +248,7 @@ class RedisBackend(Backend):
             return None
         return Elsewhere(room_id, host.decode())
 
-    async def request_seat(self, lobby: LobbyView, sock: ws.WebSocket, where: Elsewhere, entry: Entry) -> Bridge | Refusal:
+    async def request_seat(self, lobby: LobbyView, sock: ws.MessageSocket, where: Elsewhere, entry: Entry) -> Bridge | Refusal:
         return await self._requests.request(lobby, sock, where, entry)
 
     async def relay(self, handle: Any) -> None:

@@ -71,7 +71,7 @@ class _Pending:
 
     reply: asyncio.Future[Refusal | None] = attrs.field(repr=False)
     host: str
-    sock: ws.WebSocket = attrs.field(repr=False)
+    sock: ws.MessageSocket = attrs.field(repr=False)
     conn_id: str
     room_id: str
 
@@ -97,7 +97,7 @@ class Requests:
 
     # ------------------------------------------------------------------ edge
 
-    async def request(self, lobby: LobbyView, sock: ws.WebSocket, where: Elsewhere, entry: Entry) -> Bridge | Refusal:
+    async def request(self, lobby: LobbyView, sock: ws.MessageSocket, where: Elsewhere, entry: Entry) -> Bridge | Refusal:
         """Ask the host of *where* to seat (``RESUME``) or admit (``WATCH``) *sock*:
         the bridge to relay it through, or why not."""
         conn_id, req_id = secrets.token_hex(8), secrets.token_hex(8)
