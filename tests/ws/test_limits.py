@@ -104,6 +104,42 @@ async def test_a_compressed_message_that_inflates_over_the_limit_is_1009() -> No
         await settled(server)
 
 
+async def open_offering(server: ws.Server, compressed: bool) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A raw client that offers permessage-deflate or not, and checks what was agreed."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    offer = ["Sec-WebSocket-Extensions: permessage-deflate"] if compressed else []
+    writer.write(upgrade_request("/", *offer))
+    head = await read_head(reader)
+    assert status_of(head) == 101, head
+    assert (b"permessage-deflate" in head.lower()) is compressed, head
+    return reader, writer
+
+
+@pytest.mark.parametrize("compressed", [False, True], ids=["plain", "deflate"])
+async def test_uncompressed_frames_over_the_default_limit_are_1009(compressed: bool) -> None:
+    # On a compressed connection the default frame limit leaves a compressed frame
+    # some room over the message limit, so an uncompressed frame just over 1 MiB
+    # passes the frame check and must be refused as a message (1009, not 1002).
+    async with running(app_with(echo_handler)) as server:
+        reader, writer = await open_offering(server, compressed)
+        try:
+            writer.write(frame(0x2, b"\x01" * MiB))  # exactly at the limit: echoed
+            b0, _ = await read_frame(reader, scaled(5))
+            assert b0 & 0x0F == 0x2 and bool(b0 & 0x40) is compressed
+            writer.write(frame(0x1, b"x" * (MiB + 1)))  # one byte over, in one frame
+            assert await read_close_code(reader, writer, scaled(5)) == 1009
+        finally:
+            writer.close()
+        reader, writer = await open_offering(server, compressed)
+        try:
+            half = b"y" * (MiB // 2)
+            writer.write(frame(0x2, half, fin=False) + frame(0x0, half, fin=False) + frame(0x0, b"y"))
+            assert await read_close_code(reader, writer, scaled(5)) == 1009
+        finally:
+            writer.close()
+        await settled(server)
+
+
 async def test_max_frame_size_limits_one_frame_but_not_a_fragmented_message() -> None:
     app = app_with(echo_handler, compression=False, max_frame_size=1024, max_message_size=8192)
     async with running(app) as server:
