@@ -402,6 +402,8 @@ async def test_tokens_for_another_seat_or_room_are_refused():
         await refused("/game", f"{c.matched['room']}.1.{nonce}.{mac}", "invalid_token", 4001)  # other room
         await refused("/game", token[:-2] + ("AA" if not token.endswith("AA") else "BB"), "invalid_token", 4001)
         await refused("/game", "garbage", "invalid_token", 4001)
+        await refused("/game", f"{room_id}.{seat_no}.{nonce}.", "invalid_token", 4001)  # no MAC
+        await refused("/game", f"{room_id}.{seat_no}.{nonce}.{mac[:8]}", "invalid_token", 4001)  # a truncated MAC
         # Right signature, but the nonce of seat 1 is not the one of seat 1 in room c/d.
         forged, _ = lobby.tokens.issue(c.matched["room"], 1)
         await refused("/game", forged, "invalid_token", 4001)
