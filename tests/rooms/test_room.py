@@ -5,6 +5,7 @@ a handler that raises."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -323,7 +324,14 @@ async def test_after_the_grace_time_the_seat_is_gone():
         # The game goes on without them.
         return await echo(room)
 
-    events, on_event = recorder()
+    events, record = recorder()
+    held = []  # how long the seat was held, measured by the server's clock
+
+    def on_event(event: rooms.RoomEvent) -> None:
+        record(event)
+        if event.kind == "left" and event.detail == "expired":
+            held.append(time.monotonic() - event.player.away_since)
+
     app, lobby = lobby_app(2, game, reconnect=0.3, on_event=on_event)
     async with running(app) as server:
         a, b = await seat(server, ["a", "b"])
@@ -331,6 +339,9 @@ async def test_after_the_grace_time_the_seat_is_gone():
         assert (await a.recv())["reconnect"] == 0.3
         gone = await a.recv(timeout=scaled(2))
         assert gone == {"type": "player_left", "player": {"seat": 1, "name": "b", "connected": False}, "reconnect": None}
+        # The seat expires after the grace time, not before, and not much later:
+        # only the event loop's delay in running the timer is allowed.
+        assert len(held) == 1 and 0.3 <= held[0] < 0.3 + scaled(0.1), held
         assert seen == [(1, "seat expired")]
         assert events[-1] == ("left", "b", "expired")
         late = await Bot.connect(server, token=b.matched["token"])
@@ -525,4 +536,27 @@ async def test_turn_timeout_and_clock_flag():
             ("flag", True, True),
             ("timeout with clock", False, False, False),
         ]
+        await close_all([a, b])
+
+
+async def test_a_turn_that_times_out_adds_no_increment():
+    # The increment rewards a move made in time; a turn that ran out (its
+    # timeout, not the clock) stops the clock with the time used taken off.
+    after = []
+
+    async def game(room):
+        a, _ = room.players
+        clock = rooms.Clock(10, 5)
+        with pytest.raises(rooms.TurnTimeout) as info:
+            await room.turn(a, clock=clock, timeout=0.1)
+        after.append((info.value.flagged, clock.running, clock.flagged, clock.remaining))
+        return "over"
+
+    app, lobby = lobby_app(2, game)
+    async with running(app) as server:
+        a, b = await seat(server, ["a", "b"])
+        assert (await a.recv_type("ended"))["result"] == "over"
+        [(flagged, running_, clock_flagged, remaining)] = after
+        assert (flagged, running_, clock_flagged) == (False, False, False)
+        assert 0 < remaining < 10, remaining  # 10 s less the time used; the increment would make it 14.9
         await close_all([a, b])
