@@ -552,7 +552,7 @@ async def test_a_turn_that_times_out_adds_no_increment():
         after.append((info.value.flagged, clock.running, clock.flagged, clock.remaining))
         return "over"
 
-    app, lobby = lobby_app(2, game)
+    app, _ = lobby_app(2, game)
     async with running(app) as server:
         a, b = await seat(server, ["a", "b"])
         assert (await a.recv_type("ended"))["result"] == "over"

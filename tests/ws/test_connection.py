@@ -519,7 +519,7 @@ async def test_broadcast_writes_nothing_to_a_socket_that_is_closing():
         for count in (1, 2):
             peers.append(await raw_upgrade(server))
             await eventually(lambda count=count: len(socks) == count)
-        (closing_reader, closing_writer), (open_reader, open_writer) = peers
+        (closing_reader, closing_writer), (open_reader, _) = peers
         closing, still_open = socks
         try:
             closing.close(4000, "bye")  # the raw peer does not answer yet: closing, not gone
