@@ -322,7 +322,7 @@ async def test_await_send_waits_while_peer_does_not_read():
         client = await ws.connect(url(server), compression=False)
         client.transport.pause_reading()  # the peer stops reading
         count = await asyncio.wait_for(blocked, scaled(5))
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(0.3)  # what is tested: for 0.3 s, with the peer not reading, the send does not return
         assert not outcome.done(), "await sock.data() returned while the peer was not reading"
         client.transport.resume_reading()
         for _ in range(count):
@@ -490,7 +490,7 @@ async def test_max_queue_pauses_reading_until_the_handler_reads():
         for i in range(n):
             client.text(f"m{i}")
         await eventually(lambda: not sock.transport.is_reading(), scaled(2), interval=0.01)
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0.1)  # what is tested: for 0.1 s, with nobody reading, reading stays paused
         assert not sock.transport.is_reading(), "reading resumed while nobody read"
         go.set()
         seen, reading = await returned(outcome)

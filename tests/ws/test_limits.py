@@ -188,7 +188,7 @@ async def test_handshake_timeout_drops_silent_and_one_byte_a_second_clients_toge
                 for byte in request:
                     writer.write(bytes([byte]))
                     sent += 1
-                    await asyncio.sleep(1.0)
+                    await asyncio.sleep(1.0)  # one byte a second: the slow client under test
 
             dripper = asyncio.create_task(drip()) if trickle else None
             try:
@@ -201,7 +201,7 @@ async def test_handshake_timeout_drops_silent_and_one_byte_a_second_clients_toge
             return response, time.monotonic() - started, sent
 
         clients = [asyncio.create_task(slow(trickle=i % 2 == 1)) for i in range(10)]
-        await asyncio.sleep(0.2)
+        await eventually(lambda: server.statistics()["http_connections"] == 10)  # all ten are in
         good = await ws.connect(url(server), open_timeout=scaled(2))
         await good.text("hi")
         assert await asyncio.wait_for(good.recv(), scaled(2)) == "hi"
@@ -225,7 +225,7 @@ async def test_handshake_timeout_is_a_deadline_for_the_whole_request_not_per_byt
         async def drip() -> None:
             for byte in request:
                 writer.write(bytes([byte]))
-                await asyncio.sleep(0.05)
+                await asyncio.sleep(0.05)  # a byte every 50 ms: the client under test
 
         dripper = asyncio.create_task(drip())
         started = time.monotonic()
@@ -403,6 +403,8 @@ async def test_a_client_that_does_not_read_cannot_make_the_server_buffer_without
         reader, writer = await open_raw(server, "/")  # and never reads
         try:
             # The kernel's socket buffers absorb some megabytes; then the handler parks.
+            # Parked means no progress for 0.3 s: buffers draining into the kernel
+            # let it go on for a while, and no event says they are full.
             async with asyncio.timeout(scaled(5)):
                 while True:
                     before = progress["sent"]
@@ -410,7 +412,7 @@ async def test_a_client_that_does_not_read_cannot_make_the_server_buffer_without
                     if progress["sent"] == before:
                         break
             stalled_at = progress["sent"]
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(0.5)  # what is tested: for 0.5 s more, with nobody reading, no send completes
             assert progress["sent"] == stalled_at, "the sender kept going while nobody read"
             (sock,) = server.websockets
             buffered = sock.transport.get_write_buffer_size()
@@ -505,7 +507,9 @@ async def test_max_connections_answers_503_before_the_upgrade() -> None:
             assert info.value.status == 503
             # A slot frees up: the next client gets in.
             idle_writer.close()
-            await asyncio.sleep(0.1)
+            # The slot is free once the server has let go of every HTTP connection
+            # (the idle one and those it refused).
+            await eventually(lambda: server.statistics()["http_connections"] == 0)
             clients.append(await ws.connect(url(server)))
             await clients[-1].text("in")
             assert await asyncio.wait_for(clients[-1].recv(), scaled(2)) == "in"
@@ -539,7 +543,7 @@ async def test_max_connections_per_ip_answers_503_to_that_ip_only() -> None:
             other[1].transport.abort()
             # After a drop, 127.0.0.1 gets a slot back.
             first[0][1].transport.abort()
-            await asyncio.sleep(0.1)
+            await eventually(lambda: server.statistics()["websockets"] == 1)  # the server saw both drops
             first[0] = await open_raw(server, "/", local_host="127.0.0.1")
         finally:
             for _, writer in first:
