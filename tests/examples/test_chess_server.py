@@ -152,7 +152,7 @@ async def test_draw_offer_decline_accept_and_rematch_swaps_colours() -> None:
 async def test_disconnect_and_reconnect_mid_game_keeps_board_and_clocks() -> None:
     async with running(site(reconnect=3.0).app) as server:
         white, black = await chess_pair(server)
-        await play(white, black, ["e4", "e5", "Nf3"])
+        before = await play(white, black, ["e4", "e5", "Nf3"])
         token, room_id = black.matched["token"], black.matched["room"]
         black.sock.abort()  # a reload: the connection just drops
         left = await white.recv_type("player_left")
@@ -167,7 +167,9 @@ async def test_disconnect_and_reconnect_mid_game_keeps_board_and_clocks() -> Non
         assert state["fen"] == chess.Board("rnbqkbnr/pppp1ppp/8/4p3/4P3/5N2/PPPP1PPP/RNBQKB1R b KQkq - 1 2").fen()
         assert state["turn"] == "black" and state["running"] == "black"
         assert state["colors"]["black"]["seat"] == black.matched["seat"]
-        assert 297.0 < state["clocks"]["black"] < 299.75  # the 0.3 s away were counted and state["clocks"]["white"] > 299
+        assert 297.0 < state["clocks"]["black"] < 299.75  # the 0.3 s away were counted
+        # White's clock stood still while black was away: as it was after Nf3.
+        assert state["clocks"]["white"] == before["clocks"]["white"] and state["clocks"]["white"] > 299
         returned = await white.recv_type("player_returned")
         assert returned["player"]["connected"] is True
         back.color = "black"

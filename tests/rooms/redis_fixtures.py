@@ -18,13 +18,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support import TIMEOUT, scaled, url
+from tests.support import TIMEOUT, eventually_blocking, scaled, url
 
 ROOT = Path(__file__).resolve().parents[2]
 REDIS = shutil.which("redis-server")
@@ -55,19 +54,22 @@ class RedisServer:
              "--dir", str(self.dir), "--logfile", str(self.dir / "redis.log")],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=self.dir,
         )
-        deadline = time.monotonic() + scaled(10)
-        while time.monotonic() < deadline:
+        proc = self.proc
+
+        def answers() -> bool:
+            if proc.poll() is not None:
+                raise RuntimeError(f"redis-server exited: {(self.dir / 'redis.log').read_text()[-2000:]}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
                     s.sendall(b"PING\r\n")
-                    if s.recv(16).startswith(b"+PONG"):
-                        return
+                    return s.recv(16).startswith(b"+PONG")
             except OSError:
-                pass
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"redis-server exited: {(self.dir / 'redis.log').read_text()[-2000:]}")
-            time.sleep(0.02)
-        raise RuntimeError(f"redis-server did not start within {scaled(10):g} s")
+                return False
+
+        try:
+            eventually_blocking(answers, scaled(10), interval=0.02)
+        except AssertionError:
+            raise RuntimeError(f"redis-server did not start within {scaled(10):g} s") from None
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None

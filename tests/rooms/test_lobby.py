@@ -235,7 +235,7 @@ async def test_auth_identity_and_refusals(is_async):
         return {"name": user.title(), "id": user, "elo": 1500}
 
     async def acheck(request):
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # an auth that suspends, as one asking a database would
         return check(request)
 
     async def game(room):

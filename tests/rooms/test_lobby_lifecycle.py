@@ -21,7 +21,7 @@ async def test_a_player_leaving_a_taskgroup_game_is_a_result_not_a_crash(caplog)
                 pass
 
         async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(asyncio.sleep(30))
+            tasks.create_task(asyncio.sleep(30))  # a sibling still running when the player leaves
             await read()
 
     app, lobby = lobby_app(2, game)
@@ -59,7 +59,7 @@ async def test_the_leave_names_the_socket_that_went_away():
 
 async def test_shutdown_tells_players_why_before_closing_with_1001():
     async def game(room):
-        await asyncio.sleep(30)
+        await asyncio.sleep(30)  # a game still running when the server shuts down
 
     app, lobby = lobby_app(2, game)
     async with running(app) as server:

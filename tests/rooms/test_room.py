@@ -5,13 +5,14 @@ a handler that raises."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
 import rooms
 import ws
 from tests.rooms.helpers import lobby_app, seat
-from tests.support import Bot, close_all, running, scaled
+from tests.support import Bot, close_all, eventually, running, scaled
 
 
 async def echo(room):
@@ -323,7 +324,14 @@ async def test_after_the_grace_time_the_seat_is_gone():
         # The game goes on without them.
         return await echo(room)
 
-    events, on_event = recorder()
+    events, record = recorder()
+    held = []  # how long the seat was held, measured by the server's clock
+
+    def on_event(event: rooms.RoomEvent) -> None:
+        record(event)
+        if event.kind == "left" and event.detail == "expired":
+            held.append(time.monotonic() - event.player.away_since)
+
     app, lobby = lobby_app(2, game, reconnect=0.3, on_event=on_event)
     async with running(app) as server:
         a, b = await seat(server, ["a", "b"])
@@ -331,6 +339,9 @@ async def test_after_the_grace_time_the_seat_is_gone():
         assert (await a.recv())["reconnect"] == 0.3
         gone = await a.recv(timeout=scaled(2))
         assert gone == {"type": "player_left", "player": {"seat": 1, "name": "b", "connected": False}, "reconnect": None}
+        # The seat expires after the grace time, not before, and not much later:
+        # only the event loop's delay in running the timer is allowed.
+        assert len(held) == 1 and 0.3 <= held[0] < 0.3 + scaled(0.1), held
         assert seen == [(1, "seat expired")]
         assert events[-1] == ("left", "b", "expired")
         late = await Bot.connect(server, token=b.matched["token"])
@@ -360,7 +371,7 @@ async def test_reconnect_at_the_last_moment(delay):
         a, b = await seat(server, ["a", "b"])
         b.sock.abort()
         await a.recv_type("player_left")  # the grace time started about now
-        await asyncio.sleep(delay)
+        await asyncio.sleep(delay)  # what is tested: a reconnect this far into the 0.3 s grace
         b2 = await Bot.connect(server, token=b.matched["token"])
         first = await b2.recv()
         if first["type"] == "resumed":
@@ -402,6 +413,8 @@ async def test_tokens_for_another_seat_or_room_are_refused():
         await refused("/game", f"{c.matched['room']}.1.{nonce}.{mac}", "invalid_token", 4001)  # other room
         await refused("/game", token[:-2] + ("AA" if not token.endswith("AA") else "BB"), "invalid_token", 4001)
         await refused("/game", "garbage", "invalid_token", 4001)
+        await refused("/game", f"{room_id}.{seat_no}.{nonce}.", "invalid_token", 4001)  # no MAC
+        await refused("/game", f"{room_id}.{seat_no}.{nonce}.{mac[:8]}", "invalid_token", 4001)  # a truncated MAC
         # Right signature, but the nonce of seat 1 is not the one of seat 1 in room c/d.
         forged, _ = lobby.tokens.issue(c.matched["room"], 1)
         await refused("/game", forged, "invalid_token", 4001)
@@ -514,7 +527,7 @@ async def test_turn_timeout_and_clock_flag():
     app, lobby = lobby_app(2, game)
     async with running(app) as server:
         a, b = await seat(server, ["a", "b"])
-        await asyncio.sleep(0.15)
+        await eventually(lambda: len(outcomes) == 1)  # the first turn timed out: a's clock runs
         a.send("quick")
         assert (await a.recv(timeout=scaled(3)))["result"] == "over"
         assert outcomes == [
@@ -523,4 +536,27 @@ async def test_turn_timeout_and_clock_flag():
             ("flag", True, True),
             ("timeout with clock", False, False, False),
         ]
+        await close_all([a, b])
+
+
+async def test_a_turn_that_times_out_adds_no_increment():
+    # The increment rewards a move made in time; a turn that ran out (its
+    # timeout, not the clock) stops the clock with the time used taken off.
+    after = []
+
+    async def game(room):
+        a, _ = room.players
+        clock = rooms.Clock(10, 5)
+        with pytest.raises(rooms.TurnTimeout) as info:
+            await room.turn(a, clock=clock, timeout=0.1)
+        after.append((info.value.flagged, clock.running, clock.flagged, clock.remaining))
+        return "over"
+
+    app, _ = lobby_app(2, game)
+    async with running(app) as server:
+        a, b = await seat(server, ["a", "b"])
+        assert (await a.recv_type("ended"))["result"] == "over"
+        [(flagged, running_, clock_flagged, remaining)] = after
+        assert (flagged, running_, clock_flagged) == (False, False, False)
+        assert 0 < remaining < 10, remaining  # 10 s less the time used; the increment would make it 14.9
         await close_all([a, b])

@@ -33,6 +33,17 @@ def test_another_seat_or_room_fails_the_signature():
     assert signer.verify(f"{room}.{seat}.{nonce}.{other_last(mac)}") is None
 
 
+def test_a_truncated_empty_or_extended_mac_fails():
+    # The whole MAC must match: a check that accepted a prefix of the expected
+    # MAC would let anyone who knows a room and seat forge a token with no MAC.
+    signer = TokenSigner(b"s" * 32)
+    text, token = signer.issue("room1", 1)
+    body, mac = text.rsplit(".", 1)
+    for forged in ["", mac[:1], mac[:-1], mac[: len(mac) // 2], mac + "A", mac + mac]:
+        assert signer.verify(f"{body}.{forged}") is None, forged
+    assert signer.verify(f"{body}.{mac}") == token
+
+
 def other_last(text: str) -> str:
     return text[:-1] + ("A" if text[-1] != "A" else "B")
 

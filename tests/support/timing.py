@@ -19,7 +19,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 
-__all__ = ["FACTOR", "FACTOR_REASONS", "TIMEOUT", "eventually", "scaled"]
+__all__ = ["FACTOR", "FACTOR_REASONS", "TIMEOUT", "eventually", "eventually_blocking", "scaled"]
 
 ENV = "WS_TEST_TIMEOUT_FACTOR"
 
@@ -83,4 +83,16 @@ async def eventually(
         if time.monotonic() >= deadline:
             raise AssertionError(f"condition not met within {timeout:g} s: {getattr(predicate, '__qualname__', predicate)}")
         await asyncio.sleep(min(pause, interval, max(0.0, deadline - time.monotonic())))
+        pause *= 2
+
+
+def eventually_blocking(predicate: Callable[[], object], timeout: float = TIMEOUT, *, interval: float = 0.05) -> None:
+    """:func:`eventually` for synchronous code (a fixture waiting for a process to
+    start): poll *predicate* until it is true, blocking; fail after *timeout* seconds."""
+    deadline = time.monotonic() + timeout
+    pause = 0.001
+    while not predicate():
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"condition not met within {timeout:g} s: {getattr(predicate, '__qualname__', predicate)}")
+        time.sleep(min(pause, interval, max(0.0, deadline - time.monotonic())))
         pause *= 2

@@ -16,7 +16,7 @@ import time
 import pytest
 
 import ws
-from tests.support import close_client, closed_by_server, endpoint_app, eventually, returned, running, scaled, url
+from tests.support import close_client, closed_by_server, endpoint_app, eventually, returned, running, scaled, settled, url
 from ws.frames import apply_mask, frame_header
 
 # ---------------------------------------------------------------------- helpers
@@ -29,6 +29,13 @@ def client_frame(text: str) -> bytes:
     return frame_header(0x1, len(payload), mask=mask) + apply_mask(payload, mask)
 
 
+def reading_soon() -> asyncio.Future[None]:
+    """A future the server side sets right before it awaits a read: once the test
+    sees it set, that read is waiting (nothing runs in between), so a close the
+    test sends now reaches a blocked reader."""
+    return asyncio.get_running_loop().create_future()
+
+
 async def waiting_on(sock, timeout=scaled(2)):
     """Wait until some task is blocked reading *sock* (a socket or a mux)."""
     await eventually(lambda: sock._waiter is not None, timeout, interval=0.001)
@@ -38,10 +45,13 @@ async def waiting_on(sock, timeout=scaled(2)):
 
 
 async def test_disconnect_inside_timeout_is_closed_not_timeout_error():
+    reading = reading_soon()
+
     async def body(sock):
         started = time.monotonic()
         try:
             async with asyncio.timeout(5):
+                reading.set_result(None)
                 await sock
         except BaseException as exc:
             return exc, time.monotonic() - started, asyncio.current_task().cancelling()
@@ -49,7 +59,7 @@ async def test_disconnect_inside_timeout_is_closed_not_timeout_error():
     app, outcome = endpoint_app(body)
     async with running(app) as server:
         client = await ws.connect(url(server))
-        await asyncio.sleep(0.05)
+        await asyncio.wait_for(reading, scaled(2))
         await close_client(client, 4000, "bye")
         exc, elapsed, cancelling = await returned(outcome)
     assert type(exc) is ws.Closed, f"got {exc!r}"
@@ -91,9 +101,12 @@ async def test_real_timeout_is_timeout_error_and_socket_stays_usable():
 async def test_wait_for_passes_closed_through():
     holder = {}
 
+    reading = reading_soon()
+
     async def body(sock):
         holder["sock"] = sock
         try:
+            reading.set_result(None)  # (wait_for's task starts reading before the close can arrive)
             await asyncio.wait_for(sock, 5)
         except BaseException as exc:
             return exc
@@ -101,7 +114,7 @@ async def test_wait_for_passes_closed_through():
     app, outcome = endpoint_app(body)
     async with running(app) as server:
         client = await ws.connect(url(server))
-        await asyncio.sleep(0.05)
+        await asyncio.wait_for(reading, scaled(2))
         await close_client(client, 4000, "bye")
         exc = await returned(outcome)
     # wait_for runs `sock` in a task of its own; that task ends "cancelled" by Closed,
@@ -136,13 +149,17 @@ async def test_taskgroup_child_reading_a_socket_that_disconnects():
     # Python 3.11: a task ending in a CancelledError subclass counts as *cancelled*, and a
     # TaskGroup ignores cancelled children: a disconnect in a child neither aborts the group
     # nor cancels its siblings.  The first task.result() re-raises the original Closed.
+    reading = reading_soon()
+
     async def body(sock):
         async def read_forever():
+            reading.set_result(None)
             while True:
                 await sock
 
         async with asyncio.TaskGroup() as tg:
             reader = tg.create_task(read_forever())
+            # A sibling with work of its own that outlasts the disconnect: it must finish.
             sibling = tg.create_task(asyncio.sleep(0.3, "sibling finished"))
         try:
             reader.result()
@@ -157,7 +174,7 @@ async def test_taskgroup_child_reading_a_socket_that_disconnects():
     app, outcome = endpoint_app(body)
     async with running(app) as server:
         client = await ws.connect(url(server))
-        await asyncio.sleep(0.05)
+        await asyncio.wait_for(reading, scaled(2))
         await close_client(client, 4000, "bye")
         cancelled, sibling, first, second = await returned(outcome)
     assert cancelled is True
@@ -170,11 +187,14 @@ async def test_taskgroup_body_reading_a_socket_that_disconnects():
     # Python 3.11: Closed raised in the body of `async with TaskGroup()` is not treated as
     # the parent's cancellation (that needs exactly CancelledError): the group cancels its
     # children and raises BaseExceptionGroup([Closed]); catch it with `except* ws.Closed`.
+    reading = reading_soon()
+
     async def body(sock):
         started = time.monotonic()
         try:
             async with asyncio.TaskGroup() as tg:
-                sibling = tg.create_task(asyncio.sleep(10))
+                sibling = tg.create_task(asyncio.sleep(10))  # a sibling the group must cancel
+                reading.set_result(None)
                 await sock
         except BaseException as exc:
             group = exc
@@ -187,7 +207,7 @@ async def test_taskgroup_body_reading_a_socket_that_disconnects():
     app, outcome = endpoint_app(body)
     async with running(app) as server:
         client = await ws.connect(url(server))
-        await asyncio.sleep(0.05)
+        await asyncio.wait_for(reading, scaled(2))
         await close_client(client, 4000, "bye")
         group, sibling_cancelled, via_except_star, elapsed, cancelling = await returned(outcome)
     assert type(group) is BaseExceptionGroup
@@ -211,7 +231,7 @@ async def test_taskgroup_disconnect_escaping_a_handler_is_a_quiet_close(caplog):
     async def handler(request, sock):
         try:
             async with asyncio.TaskGroup() as tg:
-                tg.create_task(asyncio.sleep(10))
+                tg.create_task(asyncio.sleep(10))  # a sibling the group must cancel
                 async for msg in sock:
                     await sock.text(msg)
         finally:
@@ -224,7 +244,7 @@ async def test_taskgroup_disconnect_escaping_a_handler_is_a_quiet_close(caplog):
             assert await asyncio.wait_for(client.recv(), scaled(2)) == "hi"
             await close_client(client, 4000)
             await asyncio.wait_for(done, scaled(2))
-            await asyncio.sleep(0.05)
+            await settled(server)  # the endpoint has finished with the handler's exception
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert errors == [], [r.getMessage() for r in errors]
 
@@ -251,7 +271,7 @@ async def test_cancelling_a_shielded_or_plain_send_loses_no_message():
             await sock.text("plain")
 
         tasks = [asyncio.create_task(shielded()), asyncio.create_task(plain())]
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0.1)  # what is tested: for 0.1 s, with the reader stalled, no send completes
         assert not any(t.done() for t in tasks), "sends did not wait for the slow reader"
         for task in tasks:
             task.cancel()
@@ -308,9 +328,12 @@ async def test_shield_turns_closed_into_a_plain_cancelled_error():
     # asyncio.shield() cancels the outer future when the inner ends cancelled, and Closed
     # ends it cancelled: the awaiting task sees a bare CancelledError (no code, no socket).
     # The Closed itself is on the inner task, for those who kept a reference to it.
+    reading = reading_soon()
+
     async def body(sock):
         inner = asyncio.ensure_future(sock.recv())
         try:
+            reading.set_result(None)  # (inner starts reading before the close can arrive)
             await asyncio.shield(inner)
         except BaseException as exc:
             outer_exc = exc
@@ -323,7 +346,7 @@ async def test_shield_turns_closed_into_a_plain_cancelled_error():
     app, outcome = endpoint_app(body)
     async with running(app) as server:
         client = await ws.connect(url(server))
-        await asyncio.sleep(0.05)
+        await asyncio.wait_for(reading, scaled(2))
         await close_client(client, 4000, "bye")
         outer_exc, inner_exc, cancelling = await returned(outcome)
     assert type(outer_exc) is asyncio.CancelledError
@@ -431,7 +454,7 @@ async def test_taskgroup_disconnect_escaping_an_aggregate_handler_closes_the_oth
     async def pair(request, socks):
         joined.set()
         async with asyncio.TaskGroup() as tg:
-            tg.create_task(asyncio.sleep(10))
+            tg.create_task(asyncio.sleep(10))  # a sibling the group must cancel
             async for sock, msg in ws.mux(*socks):
                 pass
 

@@ -168,7 +168,11 @@ async def test_403_for_a_refused_origin() -> None:
 
 async def test_plain_http_route_is_not_a_websocket() -> None:
     app = ws.App()
-    app.add_route("/", lambda request: asyncio.sleep(0, "just text"))
+
+    async def just_text(request: ws.Request) -> str:
+        return "just text"
+
+    app.add_route("/", just_text)
     async with running(app) as server:
         with pytest.raises(ws.InvalidHandshake) as info:
             await ws.connect(url(server))
@@ -210,7 +214,7 @@ async def test_bad_handshake_responses(response: str) -> None:
 
 async def test_open_timeout_against_a_silent_server() -> None:
     async def handle(reader, writer):
-        await asyncio.sleep(30)
+        await reader.read()  # silent: reads the request, never answers, until the client goes
 
     async with raw_server(handle) as port:
         start = time.monotonic()
@@ -220,7 +224,10 @@ async def test_open_timeout_against_a_silent_server() -> None:
 
 
 async def test_connection_refused() -> None:
-    async with raw_server(lambda r, w: asyncio.sleep(0)) as port:
+    async def ignore(reader, writer):
+        pass
+
+    async with raw_server(ignore) as port:
         pass  # the port is free again
     with pytest.raises(OSError):
         await ws.connect(f"ws://127.0.0.1:{port}/", open_timeout=scaled(5))

@@ -322,7 +322,7 @@ async def test_await_send_waits_while_peer_does_not_read():
         client = await ws.connect(url(server), compression=False)
         client.transport.pause_reading()  # the peer stops reading
         count = await asyncio.wait_for(blocked, scaled(5))
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(0.3)  # what is tested: for 0.3 s, with the peer not reading, the send does not return
         assert not outcome.done(), "await sock.data() returned while the peer was not reading"
         client.transport.resume_reading()
         for _ in range(count):
@@ -490,10 +490,46 @@ async def test_max_queue_pauses_reading_until_the_handler_reads():
         for i in range(n):
             client.text(f"m{i}")
         await eventually(lambda: not sock.transport.is_reading(), scaled(2), interval=0.01)
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0.1)  # what is tested: for 0.1 s, with nobody reading, reading stays paused
         assert not sock.transport.is_reading(), "reading resumed while nobody read"
         go.set()
         seen, reading = await returned(outcome)
         await closed_by_server(client)
     assert seen == [f"m{i}" for i in range(n)]
     assert reading, "reading did not resume after the handler drained the queue"
+
+
+# ---------------------------------------------------------------------- broadcast
+
+
+async def test_broadcast_writes_nothing_to_a_socket_that_is_closing():
+    # Once our close frame is out, no data frame may follow it (RFC 6455 5.5.1),
+    # though the connection stays up until the peer answers: broadcast must skip
+    # a closing socket, not only one whose connection is gone.
+    socks: list[ws.WebSocket] = []
+    release = asyncio.Event()
+
+    async def body(sock):
+        socks.append(sock)
+        await release.wait()
+
+    app, _ = endpoint_app(body, compression=False)
+    async with running(app) as server:
+        peers = []
+        for count in (1, 2):
+            peers.append(await raw_upgrade(server))
+            await eventually(lambda count=count: len(socks) == count)
+        (closing_reader, closing_writer), (open_reader, _) = peers
+        closing, still_open = socks
+        try:
+            closing.close(4000, "bye")  # the raw peer does not answer yet: closing, not gone
+            assert closing.closed and not closing.disconnected
+            assert ws.broadcast([closing, still_open], "to all") == 1
+            assert await read_frame(open_reader) == (0x1, b"to all")
+            assert await read_frame(closing_reader) == (0x8, (4000).to_bytes(2, "big") + b"bye")
+            closing_writer.write(b"\x88\x82" + bytes(4) + (4000).to_bytes(2, "big"))  # our close, masked with zeros
+            assert await asyncio.wait_for(closing_reader.read(), scaled(3)) == b""  # nothing after the close frame
+        finally:
+            release.set()
+            for _, writer in peers:
+                writer.close()

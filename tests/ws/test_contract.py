@@ -288,7 +288,7 @@ async def test_a_lost_connection_is_1006(pair):
 
 async def test_one_reader_at_a_time(pair):
     first = asyncio.ensure_future(recv(pair.sock))
-    await asyncio.sleep(0)  # (let the first read start waiting)
+    await asyncio.sleep(0)  # one turn of the loop: the first read starts waiting (no duration involved)
     with pytest.raises(RuntimeError):
         await recv(pair.sock)
     pair.peer.text("x")

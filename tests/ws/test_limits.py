@@ -104,6 +104,42 @@ async def test_a_compressed_message_that_inflates_over_the_limit_is_1009() -> No
         await settled(server)
 
 
+async def open_offering(server: ws.Server, compressed: bool) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A raw client that offers permessage-deflate or not, and checks what was agreed."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    offer = ["Sec-WebSocket-Extensions: permessage-deflate"] if compressed else []
+    writer.write(upgrade_request("/", *offer))
+    head = await read_head(reader)
+    assert status_of(head) == 101, head
+    assert (b"permessage-deflate" in head.lower()) is compressed, head
+    return reader, writer
+
+
+@pytest.mark.parametrize("compressed", [False, True], ids=["plain", "deflate"])
+async def test_uncompressed_frames_over_the_default_limit_are_1009(compressed: bool) -> None:
+    # On a compressed connection the default frame limit leaves a compressed frame
+    # some room over the message limit, so an uncompressed frame just over 1 MiB
+    # passes the frame check and must be refused as a message (1009, not 1002).
+    async with running(app_with(echo_handler)) as server:
+        reader, writer = await open_offering(server, compressed)
+        try:
+            writer.write(frame(0x2, b"\x01" * MiB))  # exactly at the limit: echoed
+            b0, _ = await read_frame(reader, scaled(5))
+            assert b0 & 0x0F == 0x2 and bool(b0 & 0x40) is compressed
+            writer.write(frame(0x1, b"x" * (MiB + 1)))  # one byte over, in one frame
+            assert await read_close_code(reader, writer, scaled(5)) == 1009
+        finally:
+            writer.close()
+        reader, writer = await open_offering(server, compressed)
+        try:
+            half = b"y" * (MiB // 2)
+            writer.write(frame(0x2, half, fin=False) + frame(0x0, half, fin=False) + frame(0x0, b"y"))
+            assert await read_close_code(reader, writer, scaled(5)) == 1009
+        finally:
+            writer.close()
+        await settled(server)
+
+
 async def test_max_frame_size_limits_one_frame_but_not_a_fragmented_message() -> None:
     app = app_with(echo_handler, compression=False, max_frame_size=1024, max_message_size=8192)
     async with running(app) as server:
@@ -152,7 +188,7 @@ async def test_handshake_timeout_drops_silent_and_one_byte_a_second_clients_toge
                 for byte in request:
                     writer.write(bytes([byte]))
                     sent += 1
-                    await asyncio.sleep(1.0)
+                    await asyncio.sleep(1.0)  # one byte a second: the slow client under test
 
             dripper = asyncio.create_task(drip()) if trickle else None
             try:
@@ -165,7 +201,7 @@ async def test_handshake_timeout_drops_silent_and_one_byte_a_second_clients_toge
             return response, time.monotonic() - started, sent
 
         clients = [asyncio.create_task(slow(trickle=i % 2 == 1)) for i in range(10)]
-        await asyncio.sleep(0.2)
+        await eventually(lambda: server.statistics()["http_connections"] == 10)  # all ten are in
         good = await ws.connect(url(server), open_timeout=scaled(2))
         await good.text("hi")
         assert await asyncio.wait_for(good.recv(), scaled(2)) == "hi"
@@ -189,7 +225,7 @@ async def test_handshake_timeout_is_a_deadline_for_the_whole_request_not_per_byt
         async def drip() -> None:
             for byte in request:
                 writer.write(bytes([byte]))
-                await asyncio.sleep(0.05)
+                await asyncio.sleep(0.05)  # a byte every 50 ms: the client under test
 
         dripper = asyncio.create_task(drip())
         started = time.monotonic()
@@ -367,6 +403,8 @@ async def test_a_client_that_does_not_read_cannot_make_the_server_buffer_without
         reader, writer = await open_raw(server, "/")  # and never reads
         try:
             # The kernel's socket buffers absorb some megabytes; then the handler parks.
+            # Parked means no progress for 0.3 s: buffers draining into the kernel
+            # let it go on for a while, and no event says they are full.
             async with asyncio.timeout(scaled(5)):
                 while True:
                     before = progress["sent"]
@@ -374,7 +412,7 @@ async def test_a_client_that_does_not_read_cannot_make_the_server_buffer_without
                     if progress["sent"] == before:
                         break
             stalled_at = progress["sent"]
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(0.5)  # what is tested: for 0.5 s more, with nobody reading, no send completes
             assert progress["sent"] == stalled_at, "the sender kept going while nobody read"
             (sock,) = server.websockets
             buffered = sock.transport.get_write_buffer_size()
@@ -469,7 +507,9 @@ async def test_max_connections_answers_503_before_the_upgrade() -> None:
             assert info.value.status == 503
             # A slot frees up: the next client gets in.
             idle_writer.close()
-            await asyncio.sleep(0.1)
+            # The slot is free once the server has let go of every HTTP connection
+            # (the idle one and those it refused).
+            await eventually(lambda: server.statistics()["http_connections"] == 0)
             clients.append(await ws.connect(url(server)))
             await clients[-1].text("in")
             assert await asyncio.wait_for(clients[-1].recv(), scaled(2)) == "in"
@@ -503,7 +543,7 @@ async def test_max_connections_per_ip_answers_503_to_that_ip_only() -> None:
             other[1].transport.abort()
             # After a drop, 127.0.0.1 gets a slot back.
             first[0][1].transport.abort()
-            await asyncio.sleep(0.1)
+            await eventually(lambda: server.statistics()["websockets"] == 1)  # the server saw both drops
             first[0] = await open_raw(server, "/", local_host="127.0.0.1")
         finally:
             for _, writer in first:

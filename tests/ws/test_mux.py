@@ -268,7 +268,7 @@ async def test_mux_leaves_no_tasks_behind():
                 break
             assert msg == "ping" and sock is (a if i % 2 else b)
             await sock.text("pong")
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # one turn of the loop: tasks that just finished are gone from all_tasks()
         return len(before), len(asyncio.all_tasks()), [t for t in asyncio.all_tasks() if t not in before]
 
     pair = Pair(body)

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ws.deflate import DeflateParams, Deflater, Inflater
-from ws.exceptions import ProtocolError
+from ws.exceptions import PayloadTooBig, ProtocolError
 from ws.frames import Frame, FrameParser, Opcode, apply_mask, frame_header, parse_close, serialize_close, serialize_frame
 from ws.messages import CloseMessage, DataMessage, PingMessage, PongMessage, TextMessage
 from ws.protocol import Connection, Side, State
@@ -268,25 +268,57 @@ def test_invalid_utf8_close_reason_1007() -> None:
     assert_fails(server(), c2s(Opcode.CLOSE, b"\x03\xe8\xff"), 1007)
 
 
-def test_message_over_max_message_size_single_frame_1009() -> None:
-    conn = server(max_message_size=100)
+def sized_server(compressed: bool, **limits) -> Connection:
+    """A server with *limits*, with permessage-deflate negotiated or not.
+
+    Compression changes which check meets an oversized frame: without it the
+    frame limit defaults to the message limit, so the frame parser refuses the
+    frame; with it the frame limit leaves a compressed frame some room, so an
+    uncompressed frame just over the message limit reaches the message check.
+    """
+    if not compressed:
+        return server(**limits)
+    params = DeflateParams()
+    return server(deflate=(Deflater(params, is_server=True), Inflater(params, is_server=True), 0), **limits)
+
+
+COMPRESSION = pytest.mark.parametrize("compressed", [False, True], ids=["plain", "deflate"])
+
+
+@COMPRESSION
+def test_message_over_max_message_size_single_frame_1009(compressed: bool) -> None:
+    conn = sized_server(compressed, max_message_size=100)
     assert conn.receive_data(c2s(Opcode.BINARY, b"x" * 100)) == [b"x" * 100]
     assert_fails(conn, c2s(Opcode.BINARY, b"x" * 101), 1009)
 
 
-def test_text_over_max_message_size_1009() -> None:
-    assert_fails(server(max_message_size=10), c2s(Opcode.TEXT, b"x" * 11), 1009)
+@COMPRESSION
+def test_text_over_max_message_size_1009(compressed: bool) -> None:
+    assert_fails(sized_server(compressed, max_message_size=10), c2s(Opcode.TEXT, b"x" * 11), 1009)
 
 
-def test_message_over_max_message_size_fragmented_1009() -> None:
-    conn = server(max_message_size=100)
+@COMPRESSION
+@pytest.mark.parametrize("opcode", [Opcode.BINARY, Opcode.TEXT], ids=["binary", "text"])
+def test_one_frame_over_max_message_size_under_max_frame_size_1009(compressed: bool, opcode: Opcode) -> None:
+    # The frame passes the frame limit: only the message check of a complete
+    # single frame stands between it and the application.
+    conn = sized_server(compressed, max_message_size=100, max_frame_size=1000)
+    assert conn.receive_data(c2s(opcode, b"x" * 100)) == [b"x" * 100 if opcode is Opcode.BINARY else "x" * 100]
+    assert_fails(conn, c2s(opcode, b"x" * 101), 1009)
+    assert isinstance(conn.failure, PayloadTooBig)
+
+
+@COMPRESSION
+def test_message_over_max_message_size_fragmented_1009(compressed: bool) -> None:
+    conn = sized_server(compressed, max_message_size=100)
     conn.receive_data(c2s(Opcode.BINARY, b"x" * 60, fin=False))
     assert conn.failure is None
     assert_fails(conn, c2s(Opcode.CONT, b"x" * 41, fin=False), 1009)
 
 
-def test_frame_over_max_frame_size_1009() -> None:
-    conn = server(max_message_size=1000, max_frame_size=10)
+@COMPRESSION
+def test_frame_over_max_frame_size_1009(compressed: bool) -> None:
+    conn = sized_server(compressed, max_message_size=1000, max_frame_size=10)
     assert conn.receive_data(c2s(Opcode.BINARY, b"a" * 10, fin=False) + c2s(Opcode.CONT, b"b" * 10)) == [b"a" * 10 + b"b" * 10]
     # Refused from the header alone: the payload never needs to arrive.
     assert_fails(conn, c2s(Opcode.BINARY, b"x" * 11)[:8], 1009)

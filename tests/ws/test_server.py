@@ -10,7 +10,7 @@ import pytest
 import websockets.asyncio.client
 
 import ws
-from tests.support import raw_request, running, scaled, settled, url
+from tests.support import eventually, raw_request, running, scaled, settled, url
 
 
 async def read_response(reader: asyncio.StreamReader, timeout: float = scaled(5.0)) -> tuple[int, dict[str, str], bytes]:
@@ -75,7 +75,7 @@ def app() -> ws.App:
 
     @app.route("/slow/{delay}")
     async def slow(request, delay):
-        await asyncio.sleep(float(delay))
+        await asyncio.sleep(float(delay))  # a handler that takes its time: what its tests are about
         return f"slept {delay}"
 
     @app.route("/boom")
@@ -310,7 +310,7 @@ async def test_trickling_client_is_dropped_after_handshake_timeout(app: ws.App) 
         async def trickle() -> None:
             for byte in get("/hello", *[f"X-{i}: {'v' * 20}" for i in range(50)]):
                 writer.write(bytes([byte]))
-                await asyncio.sleep(0.05)
+                await asyncio.sleep(0.05)  # the trickling client's pace: what is tested
 
         trickler = asyncio.create_task(trickle())
         try:
@@ -336,11 +336,12 @@ async def test_idle_keep_alive_connection_is_closed(app: ws.App) -> None:
 
 async def test_client_leaving_mid_request_leaks_nothing(app: ws.App) -> None:
     async with running(app) as server:
-        for data in (b"GET /hel", get("/slow/5")):
+        for data, busy in ((b"GET /hel", "http_connections"), (get("/slow/5"), "tasks")):
             reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
             writer.write(data)
             await writer.drain()
-            await asyncio.sleep(0.05)
+            # Leave once the server holds the connection (or runs the slow handler).
+            await eventually(lambda busy=busy: server.statistics()[busy] == 1)
             writer.close()
         await settled(server, scaled(1))
         assert server.statistics() == {"http_connections": 0, "websockets": 0, "tasks": 0}
@@ -389,11 +390,13 @@ async def test_graceful_shutdown_closes_websockets_with_1001(app: ws.App) -> Non
 async def test_shutdown_cancels_stuck_handlers_within_the_bound() -> None:
     app = ws.App()
     cancelled = asyncio.Event()
+    started = asyncio.Event()
 
     @app.route("/stuck")
     async def stuck(request):
+        started.set()
         try:
-            await asyncio.sleep(60)
+            await asyncio.sleep(60)  # a handler that would never end: what shutdown must cancel
         except asyncio.CancelledError:
             cancelled.set()
             raise
@@ -403,7 +406,7 @@ async def test_shutdown_cancels_stuck_handlers_within_the_bound() -> None:
     try:
         writer.write(get("/stuck"))
         await writer.drain()
-        await asyncio.sleep(0.05)
+        await asyncio.wait_for(started.wait(), scaled(2))
         start = time.monotonic()
         await asyncio.wait_for(server.aclose(), scaled(3))
         assert time.monotonic() - start < 2

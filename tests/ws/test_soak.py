@@ -55,7 +55,7 @@ async def test_soak_thousands_of_connections_leave_nothing_behind(caplog) -> Non
                 if kind == "mid-handshake":
                     writer.write(request[: 1 + i % (len(request) - 1)])
                     await writer.drain()
-                    await asyncio.sleep(0)
+                    await asyncio.sleep(0)  # one turn of the loop, then the abort: part of the chaos, not a wait
                     return
                 writer.write(request)
                 head = await read_head(reader, timeout=scaled(5))
