@@ -20,6 +20,7 @@ from .exceptions import *  # noqa: F403  (the exception tree: exceptions.__all__
 from .http import Request, Response, static
 from .http11 import Headers
 from .messages import *  # noqa: F403  (messages.__all__)
+from .metrics import MetricFamily, MetricsBuilder, MetricsCollector
 from .mux import Mux, mux
 from .reader import MessageReader
 from .routing import App, Router
@@ -52,6 +53,10 @@ __all__ = [
     "run",
     "Server",
     "ServerLimits",
+    # metrics
+    "MetricsBuilder",
+    "MetricFamily",
+    "MetricsCollector",
     # ASGI
     "asgi",
     "ASGIApp",

@@ -57,6 +57,7 @@ class MessageReader(abc.ABC):
         "_max_queue",
         "_on_close",
         "_lost_waiters",
+        "_received",
     )
 
     def __init__(self, *, max_queue: int | None = None) -> None:
@@ -72,6 +73,7 @@ class MessageReader(abc.ABC):
         self._max_queue = max_queue
         self._on_close: list[Callable[[Any], None]] = []
         self._lost_waiters: list[asyncio.Future[None]] = []
+        self._received = 0  # messages delivered, for metrics (read at scrape time)
 
     # ------------------------------------------------------------------ what an implementation provides
 
@@ -104,10 +106,14 @@ class MessageReader(abc.ABC):
         if not isinstance(queue, collections.deque):  # (the shared empty tuple)
             queue = self._queue = collections.deque()
         listener = self._listener
+        before = len(queue)
         for msg in messages:
             queue.append(msg)
             if listener is not None:
                 listener.message_ready(self)  # type: ignore[arg-type]
+        # Counted per batch, not per message: two len() calls (the reader may have
+        # taken none of them yet: it runs after this returns).
+        self._received += len(queue) - before
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
@@ -203,6 +209,16 @@ class MessageReader(abc.ABC):
     def queued(self) -> int:
         """How many messages are queued, unread."""
         return len(self._queue)
+
+    @property
+    def messages_received(self) -> int:
+        """How many messages this socket has received (queued for its reader) so far."""
+        return self._received
+
+    @property
+    def messages_sent(self) -> int:
+        """How many messages this socket has sent so far (0 where the implementation does not count)."""
+        return 0
 
     @property
     def input_ended(self) -> bool:
