@@ -19,6 +19,7 @@ from .endpoint import accept, aggregate, endpoint
 from .exceptions import *  # noqa: F403  (the exception tree: exceptions.__all__)
 from .http import Request, Response, static
 from .http11 import Headers
+from .logs import JSONFormatter, configure_logging
 from .messages import *  # noqa: F403  (messages.__all__)
 from .metrics import MetricFamily, MetricsBuilder, MetricsCollector
 from .mux import Mux, mux
@@ -57,6 +58,9 @@ __all__ = [
     "MetricsBuilder",
     "MetricFamily",
     "MetricsCollector",
+    # logging
+    "configure_logging",
+    "JSONFormatter",
     # ASGI
     "asgi",
     "ASGIApp",
