@@ -74,3 +74,25 @@ async def test_without_the_flags_there_is_no_metrics_nor_admin_page() -> None:
     finally:
         proc.terminate()
         await asyncio.wait_for(proc.wait(), scaled(10))
+
+
+async def test_sigterm_drains_the_example_server() -> None:
+    """A deploy's SIGTERM: the players' sockets are closed with 1001 and the process exits by itself."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "examples.server", "--port", "0",
+        cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert proc.stdout is not None
+        line = (await asyncio.wait_for(proc.stdout.readline(), scaled(20))).decode()
+        server = Listening(int(re.search(r"127\.0\.0\.1:(\d+)/", line).group(1)))  # type: ignore[union-attr]
+        a = await Bot.connect(server, "/tictactoe", name="a")
+        await a.recv_type("lobby")
+        proc.terminate()
+        closed = await a.closed(scaled(10))
+        assert closed.code == 1001
+        assert await asyncio.wait_for(proc.wait(), scaled(15)) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
