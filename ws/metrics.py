@@ -30,7 +30,7 @@ from .http import Request, Response
 if TYPE_CHECKING:
     from prometheus_client.registry import CollectorRegistry
 
-__all__ = ["MetricFamily", "MetricsBuilder", "MetricsCollector", "MetricsSource", "metrics_handler", "CONTENT_TYPE"]
+__all__ = ["MetricFamily", "MetricsBuilder", "MetricsCollector", "MetricsSource", "collect", "collect_server", "exposition", "metrics_handler", "CONTENT_TYPE"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _KINDS = ("counter", "gauge", "histogram")
