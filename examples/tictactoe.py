@@ -6,8 +6,6 @@ Clients connect to ws://127.0.0.1:8000/tictactoe?name=alice and send {"cell": 0.
 
 import argparse
 import asyncio
-import random
-from typing import Any
 
 import rooms
 import ws
@@ -42,25 +40,6 @@ async def tictactoe(room: rooms.Room) -> dict:
             return {"winner": player.seat, "reason": "three in a row", "board": board}
         if all(board):
             return {"winner": None, "reason": "draw", "board": board}
-
-
-def bot(message: Any, player: Any) -> dict | None:
-    """A tic-tac-toe player for the load test (``python -m rooms.loadtest
-    ws://127.0.0.1:8000/tictactoe --bot examples.tictactoe:bot``): on its turn,
-    a random free cell."""
-    if not isinstance(message, dict):
-        return None
-    kind = message.get("type")
-    if kind == "start":
-        board, turn = message["board"], message["turn"]
-    elif kind == "move":
-        board, turn = message["board"], 1 - message["seat"]
-    else:
-        return None
-    free = [cell for cell, mark in enumerate(board) if not mark]
-    if turn != player.seat or not free:
-        return None
-    return {"cell": random.choice(free)}
 
 
 async def main() -> None:

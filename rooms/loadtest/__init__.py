@@ -1,7 +1,7 @@
 """``python -m rooms.loadtest``: drive bots against a lobby and report what they measured.
 
     python -m rooms.loadtest ws://127.0.0.1:8000/tictactoe --players 1000 --rate 200 \\
-        --duration 60 --bot examples.tictactoe:bot --chart out.png
+        --duration 60 --bot examples.bots:tictactoe --chart out.png
 
 Players arrive at ``--rate`` per second, each a bot playing games through the
 lobby (:mod:`.runner`); a live progress bar (the ``rich`` library, the
@@ -14,7 +14,7 @@ are (one per game): it gets every message the server sends (decoded JSON)
 and returns what to send back (``None``, a message, or a list of them);
 ``player`` is a :class:`BotPlayer` (seat, room, a ``memory`` dict).  Its
 ``query`` attribute, if any, adds query parameters (a chess time control).
-``examples.tictactoe:bot`` and ``examples.games.chess.bot:bot`` ship with
+``examples.bots:tictactoe`` and ``examples.bots:chess`` ship with
 the examples.
 """
 

@@ -19,7 +19,7 @@ __all__ = ["main", "parse_args"]
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m rooms.loadtest", description="Drive bots against a rooms lobby and report what they measured.")
     parser.add_argument("url", help="the lobby, ws://host:port/path (or wss://)")
-    parser.add_argument("--bot", required=True, help="module:attribute of the bot (examples.tictactoe:bot, examples.games.chess.bot:bot)")
+    parser.add_argument("--bot", required=True, help="module:attribute of the bot (examples.bots:tictactoe, examples.bots:chess)")
     parser.add_argument("--players", type=int, default=10, help="players in all (default 10)")
     parser.add_argument("--rate", type=float, default=10.0, help="new players per second (default 10)")
     parser.add_argument("--duration", type=float, default=60.0, help="seconds the run lasts at most (default 60)")

@@ -130,7 +130,7 @@ def load_bot(spec: str) -> tuple[Callable[[], Bot], dict[str, str]]:
     ``ImportError``/``AttributeError`` when it names nothing."""
     module_name, sep, attribute = spec.partition(":")
     if not sep or not module_name or not attribute:
-        raise ValueError(f"a bot is module:attribute (examples.tictactoe:bot), not {spec!r}")
+        raise ValueError(f"a bot is module:attribute (examples.bots:tictactoe), not {spec!r}")
     target: Any = importlib.import_module(module_name)
     for part in attribute.split("."):
         target = getattr(target, part)

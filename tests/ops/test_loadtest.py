@@ -39,7 +39,7 @@ async def test_tictactoe_bots_through_the_cli(tmp_path) -> None:
     async with running(site.app) as server:
         chart = tmp_path / "run.png"
         code, out, err = await loadtest(
-            f"ws://127.0.0.1:{server.port}/tictactoe", "--bot", "examples.tictactoe:bot",
+            f"ws://127.0.0.1:{server.port}/tictactoe", "--bot", "examples.bots:tictactoe",
             "--players", "6", "--rate", "30", "--games", "2", "--duration", str(scaled(30)),
             "--json", "--quiet", "--chart", str(chart),
         )
@@ -66,7 +66,7 @@ async def test_chess_bots_play_to_the_end_with_a_progress_bar_and_a_text_report(
     site = make_site()
     async with running(site.app) as server:
         code, out, err = await loadtest(
-            f"ws://127.0.0.1:{server.port}/chess/ws", "--bot", "examples.games.chess.bot:bot",
+            f"ws://127.0.0.1:{server.port}/chess/ws", "--bot", "examples.bots:chess",
             "--players", "2", "--rate", "10", "--games", "1", "--duration", str(scaled(60)),
             env={"FORCE_COLOR": "0", "TTY_COMPATIBLE": "1", "COLUMNS": "100"},
         )
@@ -82,7 +82,7 @@ async def test_a_run_bounded_by_its_duration_and_a_refused_lobby() -> None:
     async with running(site.app) as server:
         # One player alone never gets matched: the duration ends the run (close 1000 by us).
         code, out, err = await loadtest(
-            f"ws://127.0.0.1:{server.port}/tictactoe", "--bot", "examples.tictactoe:bot",
+            f"ws://127.0.0.1:{server.port}/tictactoe", "--bot", "examples.bots:tictactoe",
             "--players", "1", "--duration", "1", "--json", "--quiet",
         )
         report = json.loads(out)
@@ -90,12 +90,12 @@ async def test_a_run_bounded_by_its_duration_and_a_refused_lobby() -> None:
         assert report["closes"] == {"1000 (ours, at the end)": 1}
         # A lobby that refuses the handshake (an unknown chess time control: 400).
         code, out, err = await loadtest(
-            f"ws://127.0.0.1:{server.port}/chess/ws", "--bot", "examples.games.chess.bot:bot",
+            f"ws://127.0.0.1:{server.port}/chess/ws", "--bot", "examples.bots:chess",
             "--players", "1", "--duration", "1.5", "--json", "--quiet", "--query", "mode=1+1",
         )
         report = json.loads(out)
         assert code == 1 and report["errors"].get("refused 400", 0) >= 1
-    code, out, err = await loadtest("http://x/", "--bot", "examples.tictactoe:bot")
+    code, out, err = await loadtest("http://x/", "--bot", "examples.bots:tictactoe")
     assert code == 2 and "ws://" in err
     code, out, err = await loadtest("ws://x/", "--bot", "examples.tictactoe")
     assert code == 2 and "module:attribute" in err

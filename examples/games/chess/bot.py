@@ -1,5 +1,5 @@
 """A chess player for the load test: ``python -m rooms.loadtest
-ws://127.0.0.1:8000/chess/ws --bot examples.games.chess.bot:bot``.
+ws://127.0.0.1:8000/chess/ws --bot examples.bots:chess``.
 
 It mates when it can, else captures, else plays a random legal move; it
 resigns a game that reaches ``MAX_PLIES`` half-moves (random play would go on
