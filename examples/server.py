@@ -1,6 +1,7 @@
 """The example server started by ``make run``: chess and chat in the browser, and tic-tac-toe.
 
     python -m examples.server --host 127.0.0.1 --port 8000
+    python -m examples.server --metrics --admin-token TOKEN   (and the operator's kit)
     uvicorn examples.server:asgi_app        (the same site on an ASGI server)
 
 One process, the in-memory backend, nothing else to install (beyond ``chess``):
@@ -13,14 +14,20 @@ One process, the in-memory backend, nothing else to install (beyond ``chess``):
                  exchange (examples/tictactoe.py): a WebSocket endpoint, no page
     /rooms/      rooms.js, the browser client of the rooms protocol
     /echo        an echo endpoint (tests and quick checks use it)
+    /healthz     200 while the process serves; /readyz 200 while it takes new players
+    /metrics     Prometheus metrics (with --metrics; the metrics extra)
+    /admin/      the admin page (with --admin-token TOKEN, or ROOMS_ADMIN_TOKEN)
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import asyncio
+import os
 import pathlib
+import signal
 from collections.abc import Mapping
 from typing import Any
 
@@ -63,13 +70,18 @@ def make_site(
     chat_options: Mapping[str, Any] | None = None,
     archive: str | rooms.Archive | None = None,
     guest: GuestIdentity | None = None,
+    metrics: bool = False,
+    admin_token: str | None = None,
 ) -> Site:
     """The whole example site.  *time_controls* (mode -> (initial s, increment s))
     replaces the chess time controls, e.g. a tiny clock for a test; the option
     mappings go to :func:`examples.games.chess.app.mount` and ``chat.app.mount``.
     With *archive* (a URL or a ``rooms.Archive``) chess games are kept, rated and
-    replayable (examples/games/chess/web.py), players known by *guest* cookies."""
-    app = ws.App()
+    replayable (examples/games/chess/web.py), players known by *guest* cookies.
+    ``/healthz`` and ``/readyz`` are always served; *metrics* adds ``/metrics``
+    and *admin_token* the admin page at ``/admin/``."""
+    app = ws.App(metrics=metrics)
+    app.mount_health()
 
     @app.route("/")
     async def index(request: ws.Request) -> ws.Response:
@@ -94,6 +106,8 @@ def make_site(
     # writes "reconnect":30.0 (docs/protocol.md: decode it as a float).
     guide = tictactoe.tictactoe
     tictactoe_lobby = app.route("/tictactoe")(rooms.Lobby(guide.n, guide.game, reconnect=float(guide.reconnect)))
+    if admin_token:
+        rooms.mount_admin(app, token=admin_token)
     return Site(app, chess_lobby, open_rooms, groups, tictactoe_lobby)
 
 
@@ -106,9 +120,14 @@ async def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--archive", help="keep chess games and ratings: sqlite:///games.db or postgresql://user:pass@host/db")
+    parser.add_argument("--metrics", action="store_true", help="serve Prometheus metrics at /metrics (needs the metrics extra)")
+    parser.add_argument("--admin-token", default=os.environ.get(rooms.admin.TOKEN_VARIABLE), help="serve the admin page at /admin/ behind this token (default: $ROOMS_ADMIN_TOKEN)")
+    parser.add_argument("--log-format", choices=["text", "json"], default="text", help="log lines as text (default) or one JSON object each (for production)")
+    parser.add_argument("--log-level", default="INFO", help="the level of the ws and rooms loggers (default INFO)")
     args = parser.parse_args()
+    ws.configure_logging(level=args.log_level, json=args.log_format == "json")
     archive = rooms.Archive(args.archive) if args.archive else None
-    site = make_site(archive=archive, guest=GuestIdentity(load_secret()) if archive else None)
+    site = make_site(archive=archive, guest=GuestIdentity(load_secret()) if archive else None, metrics=args.metrics, admin_token=args.admin_token)
     if archive is not None:
         try:
             await archive.open()  # a corrupt file or a newer schema stops here, with what to do
@@ -117,10 +136,15 @@ async def main() -> None:
         except rooms.ArchiveError as exc:
             raise SystemExit(f"archive: {exc}") from None
     server = await ws.serve(site.app, args.host, args.port)
+    # SIGTERM (a deploy, kubectl drain) closes gracefully: /readyz says 503, sockets get 1001.
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, server.close)
     base = f"http://{args.host}:{server.port}"
     print(f"Serving on {base}/  (chess: {base}/chess/  chat: {base}/chat/  tic-tac-toe: ws://{args.host}:{server.port}/tictactoe)  Ctrl-C to stop", flush=True)
     if archive is not None:
         print(f"Archive: {archive.url}  (games: {base}/chess/history  leaderboard: {base}/chess/leaderboard)", flush=True)
+    kit = [f"{base}/healthz", f"{base}/readyz"] + ([f"{base}/metrics"] if args.metrics else []) + ([f"{base}/admin/"] if args.admin_token else [])
+    print("Operator: " + "  ".join(kit), flush=True)
     try:
         async with server:
             await server.serve_forever()

@@ -12,6 +12,7 @@ A game is ``async def game(room) -> result``; a :class:`Lobby` gathers n players
 
 from typing import Any
 
+from .admin import mount_admin
 from .archive import Archive, GameRecord, PlayerRating, PlayerRecord, RoomEnd
 from .backend import Backend
 from .codec import decode, encode_data, encode_text
@@ -21,6 +22,7 @@ from .matching import Bands, LobbyKey, Matchmaker, Ticket
 from .memory import MemoryBackend
 from .ratings import Glicko2, Ratings
 from .room import Player, Room, RoomEvent, Spectator
+from .stats import LobbyStats
 from .tokens import SeatToken, TokenSigner
 from .turns import Clock, TurnOrder
 
@@ -42,6 +44,8 @@ __all__ = [
     "Spectator",
     "RoomEvent",
     "RoomEnd",
+    "LobbyStats",
+    "mount_admin",
     "Clock",
     "TurnOrder",
     "Bands",

@@ -224,6 +224,27 @@ class Backend(abc.ABC):
         ``/readyz`` reports the lobby not ready then.  Never, unless overridden."""
         return False
 
+    def waiting_tickets(self, lobby: LobbyView) -> list[Ticket]:
+        """The tickets of *lobby* waiting on this process (their ``key`` gives the
+        mode), for ``/metrics`` and the admin page.  None, unless overridden."""
+        return []
+
+    def collect_metrics(self, builder: ws.MetricsBuilder) -> None:
+        """Add this backend's own metrics to a scrape of ``/metrics`` (once per
+        scrape, however many lobbies share it).  Nothing, unless overridden."""
+
+    async def admin_snapshots(self, timeout: float) -> list[dict[str, Any]] | None:
+        """For the admin page: a snapshot of each *other* process of this
+        backend's cluster (``{"node": ..., "lobbies": [...]}``, or ``{"error":
+        ...}`` for one that did not answer within *timeout*), or ``None`` for a
+        backend of one process (the base class)."""
+        return None
+
+    async def admin_action(self, node: str, action: dict[str, Any], timeout: float) -> dict[str, Any]:
+        """For the admin page: run *action* (``action``, ``lobby``, ``room``,
+        ``seat``) on process *node*; its answer (``ok``, ``detail``)."""
+        return {"ok": False, "detail": f"no process {node!r} here"}
+
     @property
     @abc.abstractmethod
     def secret(self) -> bytes | None:

@@ -36,6 +36,7 @@ from .matching import Bands, LobbyKey, Ticket
 from .memory import MemoryBackend
 from .ratings import Ratings
 from .room import Player, Room, RoomEvent, Spectator
+from .stats import OPERATOR_ENDED, LobbyStats, collect_lobby
 from .tokens import SeatToken, TokenSigner
 
 __all__ = ["Lobby", "lobby"]
@@ -134,6 +135,10 @@ class Lobby:
         self._numbers = itertools.count(1)
         self.__name__ = getattr(game, "__name__", "lobby")
         self._end_callbacks: list[Callable[[RoomEnd], Any]] = []
+        self.stats = LobbyStats()  # counters for /metrics and the admin page
+        self._games: dict[str, asyncio.Task[None]] = {}  # room id -> the task running its game
+        self._ending: dict[str, str] = {}  # room id -> why end_room stops it
+        self.add_end_callback(self.stats.room_ended)
         if self.archive is not None:
             self.add_end_callback(self._archive_room)
 
@@ -228,6 +233,7 @@ class Lobby:
         if rating is None and self.ratings is not None:
             rating, spread = await self._rating_of(identity, key.mode)
         ticket = Ticket(secrets.token_hex(8), key, time.monotonic(), rating, entrant, spread)
+        self.stats.saw_mode(key.mode)
         left = asyncio.get_running_loop().create_future()
 
         def on_close(_: ws.MessageSocket) -> None:
@@ -248,6 +254,7 @@ class Lobby:
             if entrant.waiting:
                 return  # left while waiting
             match = entrant.matched.result()
+            self.stats.match_waited(time.monotonic() - ticket.joined_at)
         finally:
             sock.remove_close_callback(on_close)
             backend.leave(ticket)
@@ -303,7 +310,7 @@ class Lobby:
         for seat, player in zip(seats, players, strict=True):
             if seat.entrant is not None:
                 seat.entrant.seated(room, player)
-        server.spawn(self._run(room))
+        self._games[room_id] = server.spawn(self._run(room))
         return room
 
     async def _run(self, room: Room) -> None:
@@ -326,11 +333,20 @@ class Lobby:
                 result = _player_left(closed)
         except asyncio.CancelledError:
             code, reason = CloseCode.GOING_AWAY, "server shutting down"
-            raise
+            detail = self._ending.pop(room.id, None)
+            if detail is None:
+                raise
+            # end_room cancelled the game: the room ends, the task does not fail.
+            code, reason, result = CloseCode.NORMAL_CLOSURE, "game over", {"reason": OPERATOR_ENDED, "detail": detail}
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
         except Exception:
             logger.exception("error in game %s of room %s", self.__name__, room.id)
             code, reason = CloseCode.INTERNAL_ERROR, "internal error"
         finally:
+            self._games.pop(room.id, None)
+            self._ending.pop(room.id, None)
             self._room_ended(RoomEnd(self.name, room, result, code, reason, time.time()))
             room.end(result, code, reason)
             self.backend.remove_room(room)
@@ -423,6 +439,7 @@ class Lobby:
         found = self._check_seat(room, token)
         if isinstance(found, Refusal):
             return found
+        self.stats.reconnected()
         return Admission(found[0], found[1])
 
     def _check_seat(self, room: Room | None, token: SeatToken) -> tuple[Room, Player] | Refusal:
@@ -450,6 +467,35 @@ class Lobby:
     def waiting(self) -> int:
         """How many players are waiting for a match (on a cluster: in this process)."""
         return self.backend.waiting_count(self)
+
+    def room(self, room_id: str) -> Room | None:
+        """The running room *room_id* hosted by this process, if any."""
+        return next((room for room in self.rooms if room.id == room_id), None)
+
+    def end_room(self, room_id: str, detail: str = "ended by an operator") -> bool:
+        """End room *room_id* now (the admin page's "end"): its game is cancelled
+        and everyone gets ``ended`` with the result ``{"reason":
+        "ended_by_operator", "detail": detail}`` and close 1000.  False if no
+        such room runs here."""
+        task = self._games.get(room_id)
+        if task is None or task.done():
+            return False
+        self._ending[room_id] = detail
+        task.cancel()
+        return True
+
+    def remove_player(self, room_id: str, seat: int, reason: str = "removed by an operator") -> bool:
+        """Take seat *seat* of room *room_id* from its player for good (see
+        :meth:`rooms.Room.remove`); False if there is no such room or seat here,
+        or the player had left."""
+        room = self.room(room_id)
+        if room is None or not 0 <= seat < len(room.players):
+            return False
+        return room.remove(room.players[seat], reason)
+
+    def collect_metrics(self, builder: ws.MetricsBuilder) -> None:
+        """Add this lobby's metrics to a scrape of ``/metrics`` (:func:`rooms.stats.collect_lobby`)."""
+        collect_lobby(self, builder)
 
 
 _INVALID_TOKEN = Refusal("invalid_token", "invalid seat token")

@@ -89,6 +89,9 @@ class MemoryBackend(Backend):
     def waiting_count(self, lobby: LobbyView) -> int:
         return len(self._matchmaker)
 
+    def waiting_tickets(self, lobby: LobbyView) -> list[Ticket]:
+        return list(self._matchmaker.tickets())
+
     def _announce(self, key: Hashable) -> None:
         """Tell everyone waiting under *key* how many of n are here, and their place."""
         waiting = self._matchmaker.waiting(key)

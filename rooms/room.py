@@ -347,6 +347,27 @@ class Room:
         self.broadcast(wire.player_returned(player.info()), exclude=[player])
         self._emit("returned", player)
 
+    def remove(self, player: Player, reason: str = "removed by an operator") -> bool:
+        """Take *player*'s seat away for good (the admin page's "remove"): they get
+        an ``error`` ``removed`` and close 1000 (their seat is not held), and the
+        game sees them leave (:class:`PlayerLeft`).  False if they had left already."""
+        if player.gone or self.ended:
+            return False
+        if player._grace is not None:
+            player._grace.cancel()
+            player._grace = None
+        sock = player.sock
+        if sock is not None:
+            self._by_sock.pop(sock, None)
+            if self._mux is not None:
+                self._mux.discard(sock)
+            player.sock, player.last_sock = None, sock
+            if not sock.closed:
+                sock.text(codec.encode_text(wire.error("removed", reason)))
+                sock.close(CloseCode.NORMAL_CLOSURE, reason[:100])
+        self._leave_for_good(player, CloseCode.NORMAL_CLOSURE, reason)
+        return True
+
     async def add_spectator(self, spectator: Spectator) -> None:
         """Let *spectator* watch: it gets the current state (``on_spectate``) and broadcasts."""
         self.spectators.append(spectator)

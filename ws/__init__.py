@@ -19,7 +19,9 @@ from .endpoint import accept, aggregate, endpoint
 from .exceptions import *  # noqa: F403  (the exception tree: exceptions.__all__)
 from .http import Request, Response, static
 from .http11 import Headers
+from .logs import JSONFormatter, configure_logging
 from .messages import *  # noqa: F403  (messages.__all__)
+from .metrics import MetricFamily, MetricsBuilder, MetricsCollector
 from .mux import Mux, mux
 from .reader import MessageReader
 from .routing import App, Router
@@ -52,6 +54,13 @@ __all__ = [
     "run",
     "Server",
     "ServerLimits",
+    # metrics
+    "MetricsBuilder",
+    "MetricFamily",
+    "MetricsCollector",
+    # logging
+    "configure_logging",
+    "JSONFormatter",
     # ASGI
     "asgi",
     "ASGIApp",

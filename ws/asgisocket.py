@@ -100,6 +100,7 @@ class ASGISocket(MessageReader):
         "_close_timer",
         "_reader",
         "_writer",
+        "_sent",
         "__weakref__",
     )
 
@@ -134,6 +135,7 @@ class ASGISocket(MessageReader):
         self._close_reason = ""
         self._close_message: CloseMessage | None = None
         self._close_timer: asyncio.TimerHandle | None = None
+        self._sent = 0  # messages sent, for metrics
         self._writer = spawn(self._write_loop())
         self._reader = spawn(self._read_loop())
 
@@ -171,6 +173,11 @@ class ASGISocket(MessageReader):
     def write_paused(self) -> bool:
         """True while more than ``write_limit`` bytes wait for the ASGI server."""
         return self._write_paused
+
+    @property
+    def messages_sent(self) -> int:
+        """How many messages this socket has sent (queued for the ASGI server)."""
+        return self._sent
 
     def write_buffer_size(self) -> int:
         """Bytes (characters, for text) queued here that the ASGI server has not taken yet."""
@@ -210,6 +217,7 @@ class ASGISocket(MessageReader):
         self._check_writable()
         if not isinstance(message, str):
             message = "".join(message)
+        self._sent += 1
         return self._enqueue({"type": "websocket.send", "text": str(message)}, len(message))
 
     def data(self, message: bytes | bytearray | memoryview | Iterable[bytes]) -> _Sent:
@@ -219,6 +227,7 @@ class ASGISocket(MessageReader):
             payload = bytes(message)
         else:
             payload = b"".join(bytes(m) for m in message)
+        self._sent += 1
         return self._enqueue({"type": "websocket.send", "bytes": payload}, len(payload))
 
     def send(self, message: str | bytes) -> _Sent:

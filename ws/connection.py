@@ -150,6 +150,7 @@ class WebSocket(asyncio.BufferedProtocol, MessageReader):
         "_is_server",
         "_rbuf",
         "_pending",
+        "_sent",
         "__weakref__",
     )
 
@@ -181,6 +182,7 @@ class WebSocket(asyncio.BufferedProtocol, MessageReader):
         self._is_server = is_server
         self._rbuf: memoryview | None = None
         self._pending: list[bytes] | None = None  # small frames held back, see _send
+        self._sent = 0  # messages sent, for metrics (a plain int: read at scrape time)
 
     def __repr__(self) -> str:
         path = self.request.path if self.request is not None else ""
@@ -212,6 +214,11 @@ class WebSocket(asyncio.BufferedProtocol, MessageReader):
     def is_server(self) -> bool:
         """True for the server's end of the connection (its frames are unmasked)."""
         return self._is_server
+
+    @property
+    def messages_sent(self) -> int:
+        """How many messages (text and binary; not pings, pongs or the close) this socket has sent."""
+        return self._sent
 
     def write_buffer_size(self) -> int:
         """Bytes written but not yet sent by the transport."""
@@ -456,6 +463,7 @@ class WebSocket(asyncio.BufferedProtocol, MessageReader):
         conn = self._conn
         if self._lost or conn.state is not _OPEN:
             raise self.closed_error()
+        self._sent += 1
         if isinstance(message, str):
             if len(message) < _LARGE:
                 self._send(conn.send_text(message))
@@ -470,6 +478,7 @@ class WebSocket(asyncio.BufferedProtocol, MessageReader):
         conn = self._conn
         if self._lost or conn.state is not _OPEN:
             raise self.closed_error()
+        self._sent += 1
         if isinstance(message, (bytes, bytearray, memoryview)):
             if len(message) < _LARGE:
                 self._send(conn.send_data(message))
@@ -483,6 +492,7 @@ class WebSocket(asyncio.BufferedProtocol, MessageReader):
         """``text`` for a ``str``, ``data`` for bytes."""
         conn = self._conn
         if isinstance(message, str) and len(message) < _LARGE and not self._lost and conn.state is _OPEN:
+            self._sent += 1
             self._send(conn.send_text(message))  # the common case, one call shorter
             return _Sent(self) if self._write_paused else _SENT
         return self.text(message) if isinstance(message, str) else self.data(message)
@@ -541,6 +551,7 @@ def broadcast(socks: Iterable[MessageSocket], message: str | bytes, *, max_buffe
         if isinstance(sock, WebSocket) and sock._is_server:
             if sock._pending is not None:
                 sock._flush()
+            sock._sent += 1
             sock.transport.write(frame)
         else:
             sock.send(message)

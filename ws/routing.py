@@ -19,6 +19,7 @@ import attrs
 from .exceptions import HTTPError
 from .health import healthz, readyz
 from .http import static
+from .metrics import MetricsSource, metrics_handler
 
 __all__ = ["Router", "App"]
 
@@ -153,9 +154,18 @@ class Router:
 
 @attrs.define(slots=True)
 class App:
-    """An application: a router filled with decorators, which the server serves."""
+    """An application: a router filled with decorators, which the server serves.
+
+    ``metrics=True`` serves Prometheus metrics at ``/metrics`` (the same as
+    calling :meth:`mount_metrics`); off by default."""
 
     router: Router = attrs.field(factory=Router)
+    metrics: bool = attrs.field(default=False, kw_only=True)
+    metrics_sources: list[MetricsSource] = attrs.field(factory=list, init=False)
+
+    def __attrs_post_init__(self) -> None:
+        if self.metrics:
+            self.mount_metrics()
 
     def route(self, pattern: str, methods: Collection[str] | None = None) -> Callable[[_F], _F]:
         """Decorator adding a route; returns the function unchanged so decorators stack."""
@@ -180,3 +190,18 @@ class App:
         connections and 503 (with the reasons, as JSON) otherwise."""
         self.router.add(healthz_path, healthz)
         self.router.add(readyz_path, readyz)
+
+    def mount_metrics(self, path: str = "/metrics", *, registry: Any = "default") -> None:
+        """Serve Prometheus metrics at *path* (see :mod:`ws.metrics`): the server's
+        connections, messages and closes, and what every metrics source adds (a
+        route handler with ``collect_metrics``, such as a ``rooms.Lobby``, or one
+        given to :meth:`add_metrics_source`).  *registry* (a ``prometheus_client``
+        registry) is appended: by default its default registry, with the process
+        metrics; ``None`` for none.  Needs the ``metrics`` extra when scraped."""
+        self.metrics = True
+        self.router.add(path, metrics_handler(registry))
+
+    def add_metrics_source(self, source: MetricsSource) -> None:
+        """Have every scrape of ``/metrics`` call ``source.collect_metrics(builder)``
+        too (for what is not a route handler: a lobby mounted behind a wrapper)."""
+        self.metrics_sources.append(source)

@@ -45,6 +45,8 @@ class Kind(str, enum.Enum):
     CLOSE = "c"  # host -> edge: close the player's connection (conn id, code, reason)
     REQUEST = "rq"  # edge -> host: seat or admit a connection (rooms.cluster.requests)
     REPLY = "rp"  # host -> edge: the answer to a REQUEST
+    ADMIN = "ad"  # the admin page's process -> any: a snapshot or an action (rooms.cluster.admin)
+    ADMIN_REPLY = "ar"  # the answer to an ADMIN
 
 
 class Notice(str, enum.Enum):
@@ -68,7 +70,7 @@ class _Command:
 class Bus:
     """This process's inbox and outbox.  ``should_stop()`` ends the loops."""
 
-    __slots__ = ("_store", "_should_stop", "_out", "_out_event", "_drained", "_seq", "_seen", "_handlers", "_notices", "last_id")
+    __slots__ = ("_store", "_should_stop", "_out", "_out_event", "_drained", "_seq", "_seen", "_handlers", "_notices", "last_id", "lag")
 
     def __init__(self, store: Store, should_stop: Callable[[], bool]) -> None:
         self._store = store
@@ -82,6 +84,9 @@ class Bus:
         self._handlers: dict[str, Callable[..., None]] = {}
         self._notices: dict[str, Callable[[dict[str, Any]], None]] = {}
         self.last_id = "0-0"  # the last inbox entry read
+        # Seconds from the last batch's newest entry being written (its id's time,
+        # Redis's clock) to our reading it: how far behind the reader is.
+        self.lag = 0.0
 
     def __len__(self) -> int:
         """How many messages and commands wait to be written."""
@@ -204,6 +209,7 @@ class Bus:
                     except Exception:
                         logger.exception("node %s: error handling a cluster message", store.node)
             last = self.last_id
+            self.lag = max(0.0, time.time() - stream_id(last)[0] / 1000)
 
             async def trim(pipe: Any, last: str = last) -> None:
                 pipe.xtrim(key, minid=last)

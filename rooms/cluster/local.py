@@ -45,6 +45,10 @@ class Local:
         """The lobby called *name* here, if any."""
         return self._lobbies.get(name)
 
+    def lobbies(self) -> list[LobbyView]:
+        """Every lobby of this process's backend."""
+        return list(self._lobbies.values())
+
     # rooms hosted here
     def add(self, lobby: LobbyView, room: Room) -> None:
         self._rooms[room.id] = HostedRoom(lobby, room)

@@ -21,6 +21,7 @@ import ws
 from ..backend import Backend, Elsewhere, Entry, Hosted, LobbyView, Refusal
 from ..matching import LobbyKey, Ticket
 from ..room import Room
+from .admin import ClusterAdmin
 from .bridge import Bridge, Bridges
 from .bus import Bus
 from .local import Local
@@ -94,6 +95,7 @@ class RedisBackend(Backend):
             secret=secret.encode() if isinstance(secret, str) else secret,
         )
         store.on_pause = self._queues.pause
+        self._admin = ClusterAdmin(store, self._bus, self._local)
 
     def __repr__(self) -> str:
         return f"<RedisBackend {self.node} {self.url} prefix={self.prefix!r}>"
@@ -111,6 +113,32 @@ class RedisBackend(Backend):
 
     def attach(self, lobby: LobbyView) -> None:
         self._local.attach(lobby)
+
+    @property
+    def lag(self) -> float:
+        """Seconds between the newest message of the last batch read from this
+        process's inbox being written to Redis and its being read (Redis's clock
+        against ours: on different machines, their skew adds to it)."""
+        return self._bus.lag
+
+    def waiting_tickets(self, lobby: LobbyView) -> list[Ticket]:
+        return self._queues.tickets(lobby)
+
+    def collect_metrics(self, builder: ws.MetricsBuilder) -> None:
+        """The cluster's metrics of this process, labelled with its ``node``."""
+        stats, node = self.statistics(), (self.node,)
+        builder.gauge("rooms_cluster_bridge_lag_seconds", "Delay of the last batch of cluster messages read from this process's inbox.", ("node",)).add(node, self.lag)
+        builder.gauge("rooms_cluster_outbound_messages", "Cluster messages queued here, not yet written to Redis.", ("node",)).add(node, stats["outbound"])
+        builder.gauge("rooms_cluster_remote_players", "Players of rooms hosted here who are connected to another process.", ("node",)).add(node, stats["remote_players"])
+        builder.gauge("rooms_cluster_bridged_players", "Players connected here who are seated in rooms hosted elsewhere.", ("node",)).add(node, stats["bridged_players"])
+        builder.gauge("rooms_cluster_paused", "1 while Redis cannot be reached (matching paused), else 0.", ("node",)).add(node, 1 if self.paused else 0)
+
+    async def admin_snapshots(self, timeout: float) -> list[dict[str, Any]] | None:
+        """Every other live process's snapshot, asked through Redis (see :mod:`rooms.cluster.admin`)."""
+        return await self._admin.snapshots(timeout)
+
+    async def admin_action(self, node: str, action: dict[str, Any], timeout: float) -> dict[str, Any]:
+        return await self._admin.action(node, action, timeout)
 
     def statistics(self) -> dict[str, int]:
         """What this process holds: waiting tickets, hosted rooms, bridges, queued messages."""

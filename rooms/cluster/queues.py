@@ -113,6 +113,10 @@ class Queues:
         """How many players of *lobby* wait on this process."""
         return sum(1 for w in self._waiting.values() if w.lobby is lobby)
 
+    def tickets(self, lobby: LobbyView) -> list[Ticket]:
+        """The tickets of *lobby*'s players waiting on this process."""
+        return [w.ticket for w in self._waiting.values() if w.lobby is lobby]
+
     # ------------------------------------------------------------------ joining and leaving
 
     async def queue(self, lobby: LobbyView, ticket: Ticket) -> None:
