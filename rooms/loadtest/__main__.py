@@ -71,6 +71,21 @@ def _progress_bar(test: LoadTest, progress: Progress, enabled: bool) -> Iterator
         yield lambda: live.update(_live_table(test, progress))
 
 
+def _raise_file_limit(players: int) -> None:
+    """Let one process hold a socket per player: raise the soft limit of open files
+    towards the hard one when it is too low (1,024 is a common default)."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on Windows
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = players + 64
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
 async def _run(test: LoadTest, show: bool) -> Progress:
     progress = Progress()
     with _progress_bar(test, progress, show) as update:
@@ -100,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, ImportError, AttributeError) as exc:
         print(f"rooms.loadtest: {exc}", file=sys.stderr)
         return 2
+    _raise_file_limit(test.players)
     try:
         progress = asyncio.run(_run(test, show=not args.quiet))
     except KeyboardInterrupt:

@@ -293,3 +293,37 @@ TestBandsPair = BandsPairMachine.TestCase
 TestBandsPair.settings = SETTINGS
 TestBandsGroup = BandsGroupMachine.TestCase
 TestBandsGroup.settings = SETTINGS
+
+
+# ---------------------------------------------------------------------- pinned by mutation testing
+
+
+def test_argument_errors_say_why():
+    with pytest.raises(ValueError, match=r"^n must be at least 1$"):
+        Matchmaker(0)
+    mm = Matchmaker(2)
+    mm.add(t("a"), 0)
+    with pytest.raises(ValueError, match=r"^ticket 'a' is already waiting$"):
+        mm.add(t("a"), 0)
+    with pytest.raises(ValueError, match=r"^this matchmaker rates players: the ticket needs a rating$"):
+        Matchmaker(2, bands=Bands()).add(t("x"), 0)
+
+
+def test_a_spread_widens_the_pairs_of_its_ticket():
+    mm = Matchmaker(2, bands=Bands(band=100, widen_per_second=0, max_band=None))
+    mm.add(Ticket("sure", "k", 0.0, 1000.0), 0)
+    assert mm.add(Ticket("plain", "k", 0.0, 1240.0), 0) == []  # 240 apart, band 100
+    # The same rating with a spread of 150: 240 <= 100 + 150, and the oldest anchors.
+    assert ids(mm.add(Ticket("unsure", "k", 0.0, 1240.0, spread=150.0), 0)) == [["sure", "unsure"]]
+    assert [x.id for x in mm.waiting("k")] == ["plain"]
+
+
+@pytest.mark.parametrize("origin", [-1000.0, 0.0, 1000.0])
+def test_only_the_time_waited_widens_a_band_not_the_clock_origin(origin):
+    # The matchmaker takes any clock (sans-I/O): shifting every time by the same
+    # amount seats the same groups at the same moments.
+    mm = Matchmaker(2, bands=Bands(band=100, widen_per_second=10, max_band=1000))
+    mm.add(t("old", rating=1000, at=origin), origin)
+    assert mm.add(t("new", rating=1150, at=origin + 5), origin + 5) == []  # bands 150 and 100
+    assert mm.tick(origin + 9) == []  # 190 and 140
+    assert ids(mm.tick(origin + 10)) == [["old", "new"]]  # 200 and 150

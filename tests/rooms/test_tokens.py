@@ -68,3 +68,47 @@ def test_malformed(text):
 @settings(max_examples=200, deadline=None)
 def test_random_text_never_verifies_nor_raises(text):
     assert TokenSigner(b"k" * 32).verify(text) is None
+
+
+URLSAFE = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+def test_pieces_are_unpadded_urlsafe_base64_of_the_promised_sizes():
+    # A 128-bit nonce is 22 characters and an HMAC-SHA256 43, with no "=" padding
+    # (tokens travel in URLs and query strings).  Many seats, so some MAC ends in
+    # every character a wrong strip could eat.
+    signer = TokenSigner(b"s" * 32)
+    for seat in range(600):
+        text, token = signer.issue("room1", seat)
+        room, seat_text, nonce, mac = text.split(".")
+        assert (room, seat_text, nonce) == ("room1", str(seat), token.nonce)
+        assert len(nonce) == 22 and set(nonce) <= URLSAFE, nonce
+        assert len(mac) == 43 and set(mac) <= URLSAFE, mac
+
+
+def test_short_secret_error_says_why():
+    with pytest.raises(ValueError, match="^the token secret must be at least 16 bytes$"):
+        TokenSigner(b"x" * 15)
+    TokenSigner(b"x" * 16)  # 16 bytes is enough
+
+
+def token_of_length(signer: TokenSigner, length: int) -> str:
+    text, _ = signer.issue("r", 0)
+    text, _ = signer.issue("r" * (1 + length - len(text)), 0)
+    assert len(text) == length
+    return text
+
+
+def test_tokens_up_to_512_characters_verify_and_longer_ones_do_not():
+    signer = TokenSigner(b"s" * 32)
+    assert signer.verify(token_of_length(signer, 512)) is not None
+    assert signer.verify(token_of_length(signer, 513)) is None
+
+
+def test_seats_have_at_most_four_decimal_digits_even_when_signed():
+    signer = TokenSigner(b"s" * 32)
+    text, token = signer.issue("r", 9999)
+    assert signer.verify(text) == token
+    for seat in (10000, 123456, -1):
+        text, _ = signer.issue("r", seat)
+        assert signer.verify(text) is None, seat

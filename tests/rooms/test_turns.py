@@ -92,3 +92,47 @@ def test_turn_order_remove(current, removed, then):
     order.remove(removed)
     assert order.current == then
     assert removed not in order.players
+
+
+def test_clock_defaults_to_no_increment_and_keeps_its_settings(clock_time):
+    c = Clock(10)
+    assert (c.initial, c.increment, c.flagged) == (10.0, 0.0, False)
+    assert c.flagged is False
+    c.start()
+    clock_time.now += 1
+    assert c.stop() == 9
+    assert Clock(10, 0).increment == 0.0  # no increment is allowed...
+    assert Clock(10, 0.5).stop() == 10  # ...and so is a fraction of a second
+
+
+def test_clock_with_time_left_under_a_second_is_not_flagged(clock_time):
+    c = Clock(1, 5)
+    c.start()
+    clock_time.now += 0.5
+    assert c.stop() == 5.5
+    assert not c.flagged
+
+
+def test_clock_json_rounds_to_milliseconds(clock_time):
+    c = Clock(10)
+    c.start()
+    clock_time.now += 0.87654
+    assert c.to_json() == {"remaining": 9.123, "running": True, "increment": 0.0}
+
+
+def test_argument_errors_say_why():
+    with pytest.raises(ValueError, match=r"^a clock needs initial > 0 and increment >= 0$"):
+        Clock(1, -1)
+    with pytest.raises(ValueError, match=r"^TurnOrder needs players$"):
+        TurnOrder([])
+
+
+def test_turn_order_starts_with_the_first_player():
+    assert TurnOrder(["a", "b"]).current == "a"
+
+
+def test_removing_an_earlier_player_keeps_the_turn_and_the_cycle():
+    order = TurnOrder(["a", "b", "c", "d"], start=2)
+    order.remove("a")
+    assert order.current == "c"
+    assert [order.next() for _ in range(3)] == ["d", "b", "c"]
