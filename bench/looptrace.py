@@ -34,6 +34,7 @@ import collections
 import json
 import os
 import selectors
+import shutil
 import signal
 import statistics
 import subprocess
@@ -71,6 +72,7 @@ class Trace:
         self.accepted: dict[int, tuple[int, float]] = {}
         self.connections: list[tuple[int, float, float]] = []  # peer port, accepted, upgraded
         self.writes = 0
+        self.games = 0  # games over, in the whole run
         self.cpu0 = time.process_time()
         # (wall, this thread's CPU) pairs at each select and read: a wall instant's
         # server CPU time by interpolation, for latencies in server CPU time.
@@ -87,7 +89,7 @@ class Trace:
             "busy": self.busy, "events": self.events, "soon": self.soon,
             "soon_by": dict(self.soon_by.most_common(20)), "moves": self.moves,
             "matches": self.matches, "writes": self.writes, "samples": self.samples,
-            "connections": self.connections,
+            "connections": self.connections, "games": self.games,
             "cpu_seconds": time.process_time() - self.cpu0,
         }
 
@@ -162,6 +164,8 @@ def install(trace: Trace) -> None:
 
     def traced_broadcast(self: rooms.Room, obj: Any, **kwargs: Any) -> int:
         sent = broadcast(self, obj, **kwargs)
+        if isinstance(obj, dict) and obj.get("type") == "game_over":
+            trace.games += 1
         if isinstance(obj, dict) and obj.get("type") == "move" and len(trace.moves) < MAX_RECORDS:
             t_read, i_read, t_wake, i_wake = woken.get(id(self), (0.0, 0, 0.0, 0))
             ply = len(obj["state"]["moves"])
@@ -344,6 +348,10 @@ def summarise(server: Mapping[str, Any], client: Mapping[str, Any]) -> dict[str,
         }
     games = client.get("games") or client.get("players_matched") or 0
     out["server_cpu_seconds"] = server.get("cpu_seconds")
+    if server.get("games"):
+        out["server_cpu_ms_per_game"] = server["cpu_seconds"] / server["games"] * 1e3
+    if server.get("syscalls"):
+        out["syscalls_per_game"] = {k: v / server["games"] for k, v in server["syscalls"].items()} if server.get("games") else None
     out["games_or_players"] = games
     return out
 
@@ -368,6 +376,10 @@ def report(name: str, result: Mapping[str, Any]) -> str:
         lines.append("  connect ms        " + "  ".join(f"{k} {cell(v)}" for k, v in result["connect_ms"].items()))
     if "matches" in result:
         lines.append("  match ms          " + "  ".join(f"{k} {cell(v)}" for k, v in result["matches"].items()))
+    if "server_cpu_ms_per_game" in result:
+        per = result.get("syscalls_per_game") or {}
+        lines.append(f"  server cpu per game {result['server_cpu_ms_per_game']:.2f} ms (whole run);"
+                     + "".join(f" {k} {v:.1f}" for k, v in per.items()) + (" per game" if per else ""))
     if "iterations" in result:
         it = result["iterations"]
         lines.append(f"  iterations {it['count']}: busy ms {cell(it['busy_ms'])} (mean {it['busy_ms']['mean']:.2f}),"
@@ -376,21 +388,34 @@ def report(name: str, result: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def run_once(loop_name: str, load: str, opts: Options, server_cpu: int | None, params: Mapping[str, Any]) -> dict[str, Any]:
+def run_once(loop_name: str, load: str, opts: Options, server_cpu: int | None, params: Mapping[str, Any],
+             syscalls: bool = False) -> dict[str, Any]:
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="looptrace-") as tmp:
         out, log = Path(tmp) / "trace.json", Path(tmp) / "server.log"
         cmd = [sys.executable, "-m", "bench.looptrace", "serve", "--host", HOST, "--port", str(port), "--out", str(out)]
         if loop_name == "uvloop":
             cmd.append("--uvloop")
+        counts = Path(tmp) / "perf.txt"
         pin = (lambda: os.sched_setaffinity(0, {server_cpu})) if server_cpu is not None else None
         with log.open("wb") as f:
             proc = subprocess.Popen(cmd, cwd=ROOT, stdout=f, stderr=f, stdin=subprocess.DEVNULL, preexec_fn=pin)
         try:
             wait_accepting(proc, HOST, port, log, STARTUP_TIMEOUT, RuntimeError)
+            counter = None
+            if syscalls and shutil.which("perf"):
+                # The server's system calls, counted by the kernel: steady however loaded the machine is.
+                events = ",".join(f"syscalls:sys_enter_{name}" for name in SYSCALLS)
+                counter = subprocess.Popen(["perf", "stat", "-x", ",", "-e", events, "-p", str(proc.pid), "-o", str(counts)],
+                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
             running = RunningServer(loop_name, proc.pid, HOST, port, tuple(cmd))
             client_trace = Path(tmp) / "client.json"
-            client = run_client(load, {**params, "trace": str(client_trace)}, running, opts)
+            try:
+                client = run_client(load, {**params, "trace": str(client_trace)}, running, opts)
+            finally:
+                if counter is not None:
+                    counter.send_signal(signal.SIGINT)
+                    counter.wait(10)
             if client_trace.exists():
                 client.update(json.loads(client_trace.read_text()))
         finally:
@@ -398,7 +423,22 @@ def run_once(loop_name: str, load: str, opts: Options, server_cpu: int | None, p
         if not out.exists():
             raise RuntimeError(f"the server left no trace\n{log_tail(log)}")
         server = json.loads(out.read_text())
+        if counts.exists():
+            server["syscalls"] = _perf_counts(counts.read_text())
     return summarise(server, client)
+
+
+SYSCALLS = ("epoll_wait", "epoll_pwait", "recvfrom", "read", "sendto", "write", "writev", "accept4")
+
+
+def _perf_counts(text: str) -> dict[str, int]:
+    """``perf stat -x ,`` output: event name -> count."""
+    found: dict[str, int] = {}
+    for line in text.splitlines():
+        fields = line.split(",")
+        if len(fields) > 2 and fields[0].isdigit():
+            found[fields[2].rpartition("sys_enter_")[2]] = int(fields[0])
+    return found
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -416,6 +456,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=2.0)
     parser.add_argument("--warmup", type=float, default=0.5)
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--syscalls", action="store_true", help="count the server's system calls with perf stat")
     parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results" / "looptrace.json")
     args = parser.parse_args(argv)
     if args.command == "serve":
@@ -429,7 +470,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     results: dict[str, list[dict[str, Any]]] = {}
     for _ in range(args.repeat):
         for loop_name in args.loops.split(","):
-            result = run_once(loop_name, args.load, opts, server_cpu, params)
+            result = run_once(loop_name, args.load, opts, server_cpu, params, syscalls=args.syscalls)
             result["load_average"] = os.getloadavg()
             results.setdefault(loop_name, []).append(result)
             print(report(loop_name, result), flush=True)
