@@ -38,6 +38,7 @@ lint: $(VENV)/.installed-dev
 
 bench: $(VENV)/.installed-dev
 	$(PY) -m bench $(BENCH_ARGS)
+	$(PY) -m bench.colyseus $(COLYSEUS_ARGS)
 
 autobahn: $(VENV)/.installed-dev
 	$(PY) -m bench.autobahn
