@@ -44,7 +44,7 @@ from typing import Any
 from .echo import HOST, RESULTS, ROOT, _pin, cpu_plan, free_port, machine_info
 from .processes import log_tail, stop, wait_accepting
 
-__all__ = ["ROWS", "SERVERS", "capacity_of", "ensure_packages", "main", "ratio", "table_markdown"]
+__all__ = ["ROWS", "SERVERS", "capacity_of", "ensure_packages", "main", "ratio", "table_markdown", "write_chart"]
 
 PACKAGE_DIR = ROOT / "bench" / "colyseus"
 NPM_TIMEOUT = 600.0  # npm ci, at most
@@ -181,6 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--think", type=float, default=0.25, help="seconds a player thinks on its turn (default %(default)s)")
     parser.add_argument("--repeat", type=int, default=1, help="runs per row and server; medians are reported")
     parser.add_argument("--output", type=Path, default=RESULTS / "colyseus.json")
+    parser.add_argument("--chart", type=Path, default=ROOT / "docs" / "colyseus.png")
     args = parser.parse_args(argv)
     if not (0 < args.duration <= 60 and 0 <= args.warmup <= 30 and 0 < args.think <= 10 and 1 <= args.repeat <= 10):
         parser.error("--duration 0..60 s, --warmup 0..30 s, --think 0..10 s, --repeat 1..10")
@@ -256,7 +257,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.output.write_text(json.dumps(document, indent=2) + "\n")
     args.output.with_suffix(".md").write_text(markdown + "\n")
     print(f"wrote {args.output} and {args.output.with_suffix('.md')}")
+    try:
+        write_chart(document, args.chart)
+    except ImportError:
+        print("matplotlib is not installed: no chart")
+    else:
+        print(f"wrote {args.chart}")
     return 0
+
+
+def write_chart(document: Mapping[str, Any], path: Path) -> None:
+    """The table as bars, one panel per row (bench.suite's chart)."""
+    from .suite import write_chart as bars
+
+    table = document["table"]
+    servers = list(document["servers"])
+    lower = {row for row, unit in document["units"].items() if not unit.startswith(("players",))}
+    title = (f"rooms against Colyseus {document['versions'].get('colyseus')}, one CPU each;"
+             f" {document['date'][:10]}, load average {document['load_average_at_start'][0]:.1f}")
+    bars(table, document["units"], lower, servers, path, title)
 
 
 def _versions() -> dict[str, str | None]:
