@@ -44,6 +44,7 @@ mutation: $(VENV)/.installed-dev system-deps
 
 bench: $(VENV)/.installed-dev
 	$(PY) -m bench $(BENCH_ARGS)
+	$(PY) -m bench.colyseus $(COLYSEUS_ARGS)
 
 autobahn: $(VENV)/.installed-dev
 	$(PY) -m bench.autobahn

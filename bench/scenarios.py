@@ -329,6 +329,7 @@ def _ms(seconds: float | None) -> float | None:
 # -- whole chess games (ours only) -------------------------------------------------------
 
 SCHOLARS_MATE = ("e4", "e5", "Bc4", "Nc6", "Qh5", "Nf6", "Qxf7#")
+MAX_TRACE = 200_000  # moves kept by a traced run
 
 
 async def chess_load(spec: Mapping[str, Any]) -> Measurement:
@@ -343,13 +344,21 @@ async def chess_load(spec: Mapping[str, Any]) -> Measurement:
     loop = asyncio.get_running_loop()
     window = {"open": False, "games": 0, "errors": 0}
     latencies: list[float] = []
+    # With "trace" (a file name): each move measured as (room, ply, sent, received) on
+    # the machine's monotonic clock, for bench.looptrace to join with the server's side.
+    trace: list[tuple[str, int, float, float]] | None = [] if spec.get("trace") else None
+    # And each bot's round: connect, upgraded, matched, start, game over, disconnected,
+    # and its local port (the server knows the connection by it).
+    cycles: list[tuple[float, ...]] = []
 
     class Bot(WSListener):
         def __init__(self) -> None:
             self.seat: int | None = None
+            self.room = ""
             self.color: str | None = None
             self.sent_at: float | None = None
             self.done: asyncio.Future[None] = loop.create_future()
+            self.stamps = [0.0, 0.0, 0.0]  # matched, start, game over
 
         def play(self, transport: WSTransport, state: dict[str, Any]) -> None:
             if state["turn"] != self.color or state.get("outcome"):
@@ -372,17 +381,24 @@ async def chess_load(spec: Mapping[str, Any]) -> Measurement:
             kind = msg.get("type")
             if kind == "matched":
                 self.seat = msg["seat"]
+                self.room = msg["room"]
+                self.stamps[0] = time.perf_counter()
             elif kind == "start":
+                self.stamps[1] = time.perf_counter()
                 state = msg["state"]
                 self.color = "white" if state["colors"]["white"]["seat"] == self.seat else "black"
                 self.play(transport, state)
             elif kind == "move":
                 if msg["move"]["color"] == self.color and self.sent_at is not None:
                     if window["open"]:
-                        latencies.append(time.perf_counter() - self.sent_at)
+                        now = time.perf_counter()
+                        latencies.append(now - self.sent_at)
+                        if trace is not None and len(trace) < MAX_TRACE:
+                            trace.append((self.room, len(msg["state"]["moves"]), self.sent_at, now))
                     self.sent_at = None
                 self.play(transport, msg["state"])
             elif kind == "game_over":
+                self.stamps[2] = time.perf_counter()
                 if self.color == "white" and window["open"]:
                     window["games"] += 1
                 transport.send(WSMsgType.TEXT, b'{"type": "leave"}')
@@ -398,11 +414,16 @@ async def chess_load(spec: Mapping[str, Any]) -> Measurement:
 
     async def bot() -> None:
         while not stop.is_set():
+            began = time.perf_counter()
             transport, listener = await ws_connect(Bot, url)
+            upgraded = time.perf_counter()
             open_transports.add(transport)
             try:
                 async with asyncio.timeout(15):
                     await listener.done
+                if trace is not None and window["open"] and len(cycles) < MAX_TRACE:
+                    port = transport.underlying_transport.get_extra_info("sockname")[1]
+                    cycles.append((began, upgraded, *listener.stamps, time.perf_counter(), port))
             except TimeoutError:
                 window["errors"] += window["open"]
             finally:
@@ -429,12 +450,16 @@ async def chess_load(spec: Mapping[str, Any]) -> Measurement:
         await asyncio.gather(*workers, return_exceptions=True)
         await _close_all(list(open_transports), timeout=2.0)
     elapsed = t1 - t0
+    if trace is not None:  # large: to a file, not into the one line the harness reads
+        with open(spec["trace"], "w") as f:
+            json.dump({"trace": trace, "cycles": cycles}, f)
     return {
         "value": window["games"] / elapsed,
         "games": window["games"],
         "moves": len(latencies),
         "seconds": elapsed,
         "pairs": pairs,
+
         "p50_ms": _ms(_percentile(latencies, 0.50)),
         "p99_ms": _ms(_percentile(latencies, 0.99)),
         "errors": window["errors"],

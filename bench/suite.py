@@ -113,7 +113,7 @@ def run_autobahn_perf(server_names: Sequence[str], repeat: int, server_cpu: int 
 # -- chart and markdown ------------------------------------------------------------------
 
 COLORS = {"ours": "#1f77b4", "ours-uvloop": "#17becf", "websockets": "#ff7f0e",
-          "aiohttp": "#2ca02c", "picows": "#7f7f7f"}
+          "aiohttp": "#2ca02c", "picows": "#7f7f7f", "colyseus": "#d62728"}
 
 
 def write_chart(table: Mapping[str, Mapping[str, float | None]], units: Mapping[str, str],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 
 import pytest
@@ -215,6 +216,29 @@ async def test_pipelined_requests_answered_in_order(app: ws.App) -> None:
             assert await wait_eof(reader, scaled(2)) == b""
         finally:
             writer.close()
+
+
+async def test_a_burst_of_new_requests_is_answered_one_by_one(app: ws.App, caplog) -> None:
+    # Requests that arrive together wait at the server's door and start a loop
+    # iteration or two apart (so that the connections already open are not kept
+    # waiting behind all of them): each is answered, a client that leaves while
+    # its request waits is skipped, and the server is left holding nothing.
+    async with running(app) as server:
+        clients = [await asyncio.open_connection("127.0.0.1", server.port) for _ in range(30)]
+        try:
+            for i, (_, writer) in enumerate(clients):
+                writer.write(get(f"/users/u{i}/posts/{i}"))
+            clients[5][1].transport.abort()  # gone before its answer
+            answers = {}
+            for i, (reader, _) in enumerate(clients):
+                if i != 5:
+                    status, _, body = await read_response(reader)
+                    answers[i] = (status, json.loads(body)["post"])
+            assert answers == {i: (200, i) for i in range(30) if i != 5}
+        finally:
+            for _, writer in clients:
+                writer.close()
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
 async def test_http_1_0_closes(app: ws.App) -> None:
