@@ -87,7 +87,7 @@ def test_pieces_are_unpadded_urlsafe_base64_of_the_promised_sizes():
 
 
 def test_short_secret_error_says_why():
-    with pytest.raises(ValueError, match="^the token secret must be at least 16 bytes$"):
+    with pytest.raises(ValueError, match=r"^the token secret must be at least 16 bytes$"):
         TokenSigner(b"x" * 15)
     TokenSigner(b"x" * 16)  # 16 bytes is enough
 
