@@ -124,6 +124,9 @@ async def main() -> None:
     parser.add_argument("--admin-token", default=os.environ.get(rooms.admin.TOKEN_VARIABLE), help="serve the admin page at /admin/ behind this token (default: $ROOMS_ADMIN_TOKEN)")
     parser.add_argument("--log-format", choices=["text", "json"], default="text", help="log lines as text (default) or one JSON object each (for production)")
     parser.add_argument("--log-level", default="INFO", help="the level of the ws and rooms loggers (default INFO)")
+    parser.add_argument(
+        "--max-connections-per-ip", type=int, default=256, help="connections from one address (default 256; 0: no limit, for a load test from one machine)"
+    )
     args = parser.parse_args()
     ws.configure_logging(level=args.log_level, json=args.log_format == "json")
     archive = rooms.Archive(args.archive) if args.archive else None
@@ -135,7 +138,8 @@ async def main() -> None:
             print(f"archive: {exc}; games wait in {archive.spool.path}", flush=True)
         except rooms.ArchiveError as exc:
             raise SystemExit(f"archive: {exc}") from None
-    server = await ws.serve(site.app, args.host, args.port)
+    limits = ws.ServerLimits(max_connections_per_ip=args.max_connections_per_ip or None)
+    server = await ws.serve(site.app, args.host, args.port, limits=limits)
     # SIGTERM (a deploy, kubectl drain) closes gracefully: /readyz says 503, sockets get 1001.
     with contextlib.suppress(NotImplementedError, RuntimeError):
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, server.close)

@@ -150,15 +150,21 @@ async def connect(
     )
     loop = asyncio.get_running_loop()
     done: asyncio.Future[WebSocket] = loop.create_future()
-    async with asyncio.timeout(open_timeout):
-        transport, _ = await loop.create_connection(
-            lambda: _ClientProtocol(hs, options, done), host, port, ssl=ssl or None
-        )
-        try:
-            return await done
-        except BaseException:
-            transport.abort()
-            raise
+    try:
+        async with asyncio.timeout(open_timeout):
+            transport, _ = await loop.create_connection(
+                lambda: _ClientProtocol(hs, options, done), host, port, ssl=ssl or None
+            )
+            try:
+                return await done
+            except BaseException:
+                transport.abort()
+                raise
+    finally:
+        # Cancelled (or timed out) before awaiting *done*: nobody will read it, and
+        # the connection's end must not leave an exception in it ("never retrieved").
+        if not done.done():
+            done.cancel()
 
 
 async def client(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import importlib
 import inspect
 import json
@@ -151,8 +152,17 @@ def _replies(value: Any) -> list[Any]:
 async def _play_game(test: LoadTest, me: BotPlayer, progress: Progress) -> bool:
     """One game of player *me*, from connecting to the close; True if it ended with ``ended``."""
     began = time.monotonic()
+    connecting = asyncio.ensure_future(ws.connect(test.url_for(me.index), open_timeout=test.open_timeout))
     try:
-        sock = await ws.connect(test.url_for(me.index), open_timeout=test.open_timeout)
+        sock = await asyncio.shield(connecting)
+    except asyncio.CancelledError:
+        # The run is over while this player connects: let the handshake end (briefly)
+        # and close with 1000, rather than leave the server a dropped connection (1006).
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            late = await asyncio.wait_for(connecting, 2.0)
+            late.close(ws.CloseCode.NORMAL_CLOSURE, "load test over")
+            await asyncio.wait_for(late.wait_closed(), 2.0)
+        raise
     except ws.InvalidHandshake as exc:
         progress.errors[f"refused {exc.status}"] += 1
         return False

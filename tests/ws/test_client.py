@@ -366,3 +366,35 @@ async def test_server_closing_first_reaches_the_client() -> None:
             await asyncio.wait_for(sock, scaled(5))
         assert (info.value.code, info.value.reason) == (4002, "x")
         await asyncio.wait_for(sock.wait_closed(), scaled(5))
+
+
+async def test_a_connect_cancelled_at_any_point_leaves_no_unretrieved_exception() -> None:
+    """Cancelled while the TCP connection opens or the handshake runs (a load
+    test ending, a timeout around it): no "Future exception was never retrieved"."""
+    import gc
+
+    from tests.support import echo_app
+
+    errors: list[str] = []
+    loop = asyncio.get_running_loop()
+    previous = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _, context: errors.append(str(context.get("message"))))
+    try:
+        async with running(echo_app()) as server:
+            for turns in range(12):
+                for _ in range(5):
+                    task = asyncio.create_task(ws.connect(url(server, "/echo")))
+                    for _ in range(turns):
+                        await asyncio.sleep(0)
+                    task.cancel()
+                    try:
+                        sock = await task
+                    except asyncio.CancelledError:
+                        continue
+                    await close_quietly(sock, 1000)
+            await asyncio.sleep(0.1)
+        gc.collect()
+        await asyncio.sleep(0)
+    finally:
+        loop.set_exception_handler(previous)
+    assert errors == []
