@@ -15,14 +15,14 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import TYPE_CHECKING, Any
 
 from .connection import Options
 from .exceptions import HTTPError, InvalidHandshake
 from .frames import check_close_code
 from .messages import CloseMessage, DataMessage, TextMessage
-from .reader import Closing, MessageReader
+from .reader import Closing, RelayedSocket
 
 if TYPE_CHECKING:
     from .http import Request
@@ -60,7 +60,7 @@ class _Sent:
 _SENT = _Sent(None)
 
 
-class ASGISocket(MessageReader):
+class ASGISocket(RelayedSocket):
     """One WebSocket connection of an ASGI server, as game code sees it.
 
     The same :class:`ws.MessageSocket` as :class:`ws.WebSocket`: ``await sock``
@@ -93,9 +93,6 @@ class ASGISocket(MessageReader):
         "_resume",
         "_write_paused",
         "_drain_waiters",
-        "_closing",
-        "_close_code",
-        "_close_reason",
         "_close_message",
         "_close_timer",
         "_reader",
@@ -115,7 +112,7 @@ class ASGISocket(MessageReader):
         subprotocol: str | None = None,
     ) -> None:
         self.options = options = options or Options()
-        MessageReader.__init__(self, max_queue=options.max_queue)
+        RelayedSocket.__init__(self, max_queue=options.max_queue)
         self.request = request
         self.subprotocol = subprotocol
         self.extensions: str | None = None  # negotiated by the ASGI server, which does not say
@@ -130,9 +127,6 @@ class ASGISocket(MessageReader):
         self._resume: asyncio.Future[None] | None = None
         self._write_paused = False
         self._drain_waiters: list[asyncio.Future[None]] = []
-        self._closing = False
-        self._close_code: int | None = None
-        self._close_reason = ""
         self._close_message: CloseMessage | None = None
         self._close_timer: asyncio.TimerHandle | None = None
         self._sent = 0  # messages sent, for metrics
@@ -144,20 +138,6 @@ class ASGISocket(MessageReader):
         return f"<ASGISocket {self.request.path} {state} peer={self.remote_address}>"
 
     # ------------------------------------------------------------------ state
-
-    @property
-    def closed(self) -> bool:
-        """True once nothing more can be sent (closing or closed)."""
-        return self._closing or self.disconnected
-
-    @property
-    def close_code(self) -> int | None:
-        """The close code, once closing has started (1006 for a lost connection)."""
-        return self._close_code
-
-    @property
-    def close_reason(self) -> str:
-        return self._close_reason
 
     @property
     def close_message(self) -> CloseMessage | None:
@@ -185,10 +165,6 @@ class ASGISocket(MessageReader):
 
     # ------------------------------------------------------------------ sending
 
-    def _check_writable(self) -> None:
-        if self._closing or self.disconnected:
-            raise self.closed_error()
-
     def _enqueue(self, event: Event, size: int) -> _Sent:
         self._outbox.append((event, size))
         self._outbox_size += size
@@ -212,27 +188,14 @@ class ASGISocket(MessageReader):
             if not fut.done():
                 fut.set_result(None)
 
-    def text(self, message: str | Iterable[str]) -> _Sent:
-        """Send a text message (an iterable of strings is joined into one)."""
-        self._check_writable()
-        if not isinstance(message, str):
-            message = "".join(message)
+    # (text, data and send are RelayedSocket's)
+    def _send_text(self, text: str) -> _Sent:
         self._sent += 1
-        return self._enqueue({"type": "websocket.send", "text": str(message)}, len(message))
+        return self._enqueue({"type": "websocket.send", "text": str(text)}, len(text))
 
-    def data(self, message: bytes | bytearray | memoryview | Iterable[bytes]) -> _Sent:
-        """Send a binary message (an iterable of bytes is joined into one)."""
-        self._check_writable()
-        if isinstance(message, (bytes, bytearray, memoryview)):
-            payload = bytes(message)
-        else:
-            payload = b"".join(bytes(m) for m in message)
+    def _send_data(self, payload: bytes) -> _Sent:
         self._sent += 1
         return self._enqueue({"type": "websocket.send", "bytes": payload}, len(payload))
-
-    def send(self, message: str | bytes) -> _Sent:
-        """``text`` for a ``str``, ``data`` for bytes."""
-        return self.text(message) if isinstance(message, str) else self.data(message)
 
     def ping(self, payload: bytes | str = b"") -> _Sent:
         """A no-op while open: the ASGI server sends the pings and answers them."""

@@ -21,7 +21,7 @@ from .messages import CloseMessage, Message
 from .mux import Mux
 from .socket import MessageSocket, ReadyListener
 
-__all__ = ["MessageReader", "Closing"]
+__all__ = ["MessageReader", "RelayedSocket", "Closing"]
 
 logger = logging.getLogger("ws")
 
@@ -269,6 +269,62 @@ class MessageReader(abc.ABC):
             fut = self._loop.create_future()
             self._lost_waiters.append(fut)
             await asyncio.shield(fut)
+
+
+class RelayedSocket(MessageReader):
+    """A socket whose frames another party writes: the edge process of a cluster
+    (a bridged player), the ASGI server.  It keeps its own close state (set by
+    ``close``; the end by ``_connection_gone``) and turns ``text``/``data``/``send``
+    into one whole message each for ``_send_text`` / ``_send_data``."""
+
+    __slots__ = ("_closing", "_close_code", "_close_reason")
+
+    def __init__(self, *, max_queue: int | None = None) -> None:
+        MessageReader.__init__(self, max_queue=max_queue)
+        self._closing = False
+        self._close_code: int | None = None
+        self._close_reason = ""
+
+    @property
+    def closed(self) -> bool:
+        """True once nothing more can be sent (closing or closed)."""
+        return self._closing or self._lost
+
+    @property
+    def close_code(self) -> int | None:
+        """The close code, once closing has started (1006 for a lost connection)."""
+        return self._close_code
+
+    @property
+    def close_reason(self) -> str:
+        return self._close_reason
+
+    def _check_writable(self) -> None:
+        if self._closing or self._lost:
+            raise self.closed_error()
+
+    @abc.abstractmethod
+    def _send_text(self, text: str) -> Any:
+        """Send one whole text message; return what ``text`` returns."""
+
+    @abc.abstractmethod
+    def _send_data(self, payload: bytes) -> Any:
+        """Send one whole binary message; return what ``data`` returns."""
+
+    def text(self, message: str | Iterable[str]) -> Any:
+        """Send a text message (an iterable of strings is joined into one)."""
+        self._check_writable()
+        return self._send_text(message if isinstance(message, str) else "".join(message))
+
+    def data(self, message: bytes | bytearray | memoryview | Iterable[bytes]) -> Any:
+        """Send a binary message (an iterable of bytes is joined into one)."""
+        self._check_writable()
+        payload = bytes(message) if isinstance(message, (bytes, bytearray, memoryview)) else b"".join(map(bytes, message))
+        return self._send_data(payload)
+
+    def send(self, message: str | bytes) -> Any:
+        """``text`` for a ``str``, ``data`` for bytes."""
+        return self.text(message) if isinstance(message, str) else self.data(message)
 
 
 class Closing:

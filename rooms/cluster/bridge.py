@@ -14,7 +14,7 @@ the edge).
 from __future__ import annotations
 
 import logging
-from collections.abc import Generator, Iterable
+from collections.abc import Generator
 from typing import Any
 
 import attrs
@@ -22,7 +22,7 @@ import attrs
 import ws
 from ws.closecodes import CloseCode
 from ws.messages import DataMessage, TextMessage
-from ws.reader import Closing, MessageReader
+from ws.reader import Closing, RelayedSocket
 
 from .. import codec, wire
 from ..exceptions import CLOSE_CODES
@@ -51,7 +51,7 @@ class _Sent:
 _SENT = _Sent()
 
 
-class RemoteSocket(MessageReader):
+class RemoteSocket(RelayedSocket):
     """A player (or spectator) connected to another process of the cluster.
 
     The host's game sees it as any :class:`ws.MessageSocket`: ``text``, ``data``,
@@ -63,39 +63,22 @@ class RemoteSocket(MessageReader):
     :meth:`feed` and :meth:`gone` from the bus, sends to the edge's inbox.
     """
 
-    __slots__ = ("_bus", "edge", "conn_id", "room_id", "_closing", "_close_code", "_close_reason", "request", "remote_address", "__weakref__")
+    __slots__ = ("_bus", "edge", "conn_id", "room_id", "request", "remote_address", "__weakref__")
 
     def __init__(self, bus: Bus, edge: str, conn_id: str, room_id: str) -> None:
         # No max_queue: the edge bounds what its client may send (it stops
         # reading it while Redis is slow) and closes a slow client itself.
-        MessageReader.__init__(self, max_queue=None)
+        RelayedSocket.__init__(self, max_queue=None)
         self._bus = bus
         self.edge = edge
         self.conn_id = conn_id
         self.room_id = room_id
-        self._closing = False
-        self._close_code: int | None = None
-        self._close_reason = ""
         self.request = None
         self.remote_address = ("node", edge)
 
     def __repr__(self) -> str:
         state = "closed" if self._lost else "closing" if self._closing else "open"
         return f"<RemoteSocket {self.conn_id} on {self.edge} {state}>"
-
-    # state
-    @property
-    def closed(self) -> bool:
-        """True once nothing more can be sent (closing or closed)."""
-        return self._lost or self._closing
-
-    @property
-    def close_code(self) -> int | None:
-        return self._close_code
-
-    @property
-    def close_reason(self) -> str:
-        return self._close_reason
 
     def write_buffer_size(self) -> int:
         """Always 0: the edge enforces its own write limit on the real connection."""
@@ -115,27 +98,14 @@ class RemoteSocket(MessageReader):
             self._close_code, self._close_reason = code, reason
         self._connection_gone()
 
-    # sending
-    def _check_writable(self) -> None:
-        if self._lost or self._closing:
-            raise self.closed_error()
-
-    def text(self, message: str | Iterable[str]) -> _Sent:
-        """Send a text message (an iterable of strings is joined into one)."""
-        self._check_writable()
-        self._bus.send(self.edge, Kind.OUTPUT, self.conn_id, message if isinstance(message, str) else "".join(message))
+    # sending (text, data and send are RelayedSocket's)
+    def _send_text(self, text: str) -> _Sent:
+        self._bus.send(self.edge, Kind.OUTPUT, self.conn_id, text)
         return _SENT
 
-    def data(self, message: bytes | bytearray | memoryview | Iterable[bytes]) -> _Sent:
-        """Send a binary message (an iterable of bytes is joined into one)."""
-        self._check_writable()
-        payload = bytes(message) if isinstance(message, (bytes, bytearray, memoryview)) else b"".join(map(bytes, message))
+    def _send_data(self, payload: bytes) -> _Sent:
         self._bus.send(self.edge, Kind.OUTPUT, self.conn_id, payload)
         return _SENT
-
-    def send(self, message: str | bytes) -> _Sent:
-        """``text`` for a ``str``, ``data`` for bytes."""
-        return self.text(message) if isinstance(message, str) else self.data(message)
 
     def ping(self, payload: bytes | str = b"") -> _Sent:
         """A no-op while open: the edge keeps its own connection alive."""
