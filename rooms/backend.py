@@ -34,6 +34,8 @@ import attrs
 import ws
 
 from . import codec
+from .exceptions import RoomMoved
+from .log import Meta, RoomLog
 from .matching import Bands, LobbyKey, Ticket
 from .room import Player, Room, Spectator
 
@@ -173,11 +175,15 @@ class Admission:
     player: Player | None
 
     async def enter(self, sock: Any) -> None:
-        """Give the seat to *sock*, or let it watch."""
-        if self.player is not None:
-            await self.room.resume(self.player, sock)
-        else:
-            await self.room.add_spectator(Spectator(sock))
+        """Give the seat to *sock*, or let it watch.  A room that moved to another
+        process meanwhile closes *sock* with 1013: try again (it reaches the new host)."""
+        try:
+            if self.player is not None:
+                await self.room.resume(self.player, sock)
+            else:
+                await self.room.add_spectator(Spectator(sock))
+        except RoomMoved:
+            sock.close(1013, "the room is moving to another server; try again")
 
 
 # ---------------------------------------------------------------------- the two sides
@@ -217,6 +223,28 @@ class Backend(abc.ABC):
 
     request_timeout: float = 0.0
     """Seconds the lobby waits for a match that ``withdraw`` said is on its way."""
+
+    # Durable rooms (docs/explanation.md): a backend that keeps input logs
+    # overrides these three; the defaults keep no log and hand nothing over.
+
+    def open_log(self, lobby: LobbyView, meta: Meta, *, required: bool = False) -> RoomLog | None:
+        """The input log for a room being opened (its :class:`Meta` is the first
+        entry), or ``None``: the room keeps none.  *required*: the lobby asked for
+        ``durable=True``, so a backend that keeps no log raises ``ValueError``."""
+        if required:
+            raise ValueError(f"{type(self).__name__} keeps no room logs: durable=True needs one that does")
+        return None
+
+    def locate(self, sock: Any) -> tuple[str, str]:
+        """Where the connection *sock* of a player is: ``(process, connection id)``
+        on a cluster, ``("", "")`` in one process.  Logged with each seat."""
+        return ("", "")
+
+    def hand_over(self, room: Room) -> bool:
+        """The server is shutting down with *room* running: True if the backend
+        hands it to another process (it stops it here, see ``Room.stop``); False
+        and the lobby ends it (1001)."""
+        return False
 
     @property
     @abc.abstractmethod

@@ -22,7 +22,7 @@ from typing import Any
 
 import ws
 
-__all__ = ["RoomsError", "DecodeError", "TurnTimeout", "PlayerLeft", "CLOSE_CODES"]
+__all__ = ["RoomsError", "DecodeError", "TurnTimeout", "PlayerLeft", "RoomMoved", "GameDiverged", "CLOSE_CODES"]
 
 
 class RoomsError(Exception):
@@ -60,12 +60,27 @@ def _rebuild_player_left(player: Any, code: int, reason: str) -> PlayerLeft:
     return PlayerLeft(player, code=code, reason=reason)
 
 
+class RoomMoved(BaseException):
+    """This process no longer hosts the room: its lease was lost (the process
+    was paused or cut off) or it handed the room over (draining).  Raised in the
+    game to stop this copy of it silently; another process carries the room on
+    from its log.  A ``BaseException``, so that ``except Exception`` in a game
+    does not swallow it."""
+
+
+class GameDiverged(BaseException):
+    """A replay of the room's log made the game send something other than what
+    was logged (or read the clock, or wait, where the log says otherwise): the
+    game is not deterministic and the room cannot be resumed.  ``str(exc)``
+    names the first difference."""
+
+
 # Close codes the rooms layer sends (RFC 6455 7.4.2: 4000-4999 are ours to define).
 CLOSE_CODES = {
     "game_over": 1000,
     "server_shutdown": 1001,
     "internal_error": 1011,
-    "host_lost": 1012,  # cluster: the process hosting the room died (after ``ended``)
+    "host_lost": 1012,  # cluster: the room's host died (after ``ended``), or (no ``ended``) the room moved: reconnect
     "unavailable": 1013,  # cluster: Redis or the room's host unreachable; try again
     "lobby_timeout": 4000,
     "invalid_token": 4001,

@@ -29,7 +29,8 @@ from ws.exceptions import closed_in_group
 from . import wire
 from .backend import Admission, Backend, Elsewhere, Entrant, Entry, Refusal, Resume, Seat, Seated, Watch
 from .codec import encode_text
-from .exceptions import CLOSE_CODES, PlayerLeft, TurnTimeout
+from .exceptions import CLOSE_CODES, GameDiverged, PlayerLeft, RoomMoved, TurnTimeout
+from .log import Meta, RoomLog, SeatMeta, pack
 from .matching import Bands, LobbyKey, Ticket
 from .memory import MemoryBackend
 from .room import Player, Room, RoomEvent, Spectator
@@ -62,6 +63,10 @@ class Lobby:
     ``max_wait`` seconds without a match ends the wait with close 4000.
     ``reconnect`` seconds hold a dropped player's seat for a reconnect with the
     seat token.  The game's return value is the room's result.
+    ``durable`` keeps an input log per room so that the room survives its
+    host process (docs/explanation.md, "Durable rooms"); ``None`` follows the
+    backend (a cluster's rooms are durable, the memory backend's keep no log
+    unless ``MemoryBackend(log=True)``).
     """
 
     def __init__(
@@ -85,6 +90,7 @@ class Lobby:
         name: str | None = None,
         keep_results: int = 100,
         max_buffer: int | None = 2**20,
+        durable: bool | None = None,
         **endpoint_options: Any,
     ) -> None:
         if n < 1:
@@ -110,6 +116,7 @@ class Lobby:
         self.backend: Backend = backend if backend is not None else MemoryBackend(n, bands=self.bands)
         self.backend.attach(self)
         self.max_buffer = max_buffer
+        self.durable = durable
         self.results: deque[tuple[str, Any]] = deque(maxlen=keep_results)
         self._auth = auth
         ws.endpoint(**endpoint_options)  # a misspelt option fails here, not on every connection
@@ -248,8 +255,28 @@ class Lobby:
             token, parsed = self.tokens.issue(room_id, number)
             identity = seat.identity
             name: Any = identity.get("name") if isinstance(identity, dict) else str(identity)
-            players.append(Player(number, name, identity, seat.sock, token=token, nonce=parsed.nonce))
-        room = Room(
+            player = Player(number, name, identity, seat.sock, token=token, nonce=parsed.nonce)
+            player.where = self.backend.locate(seat.sock)
+            players.append(player)
+        log = None
+        if self.durable is not False:
+            seed = secrets.randbits(63)
+            seat_meta = tuple(SeatMeta(p.seat, p.name, _storable(p.identity), p.nonce, *p.where) for p in players)
+            meta = Meta(room_id, self.name, (key.path, key.mode, key.code), seed, seat_meta)
+            log = self.backend.open_log(self, meta, required=bool(self.durable))
+        room = self._room(room_id, key, players, server, log, seed if log is not None else None)
+        self.backend.add_room(self, room)
+        everyone = [p.info() for p in players]
+        for player in players:
+            player.send(wire.matched(room_id, player.seat, player.token, self.reconnect, everyone))
+        for seat, player in zip(seats, players):
+            if seat.entrant is not None:
+                seat.entrant.seated(room, player)
+        room.task = server.spawn(self._run(room))
+        return room
+
+    def _room(self, room_id: str, key: LobbyKey, players: list[Player], server: ws.Server, log: RoomLog | None, seed: int | None) -> Room:
+        return Room(
             room_id,
             players,
             key=key,
@@ -259,15 +286,29 @@ class Lobby:
             on_spectate=self.on_spectate,
             is_shutting_down=lambda: server.closing,
             max_buffer=self.max_buffer,
+            log=log,
+            seed=seed,
+            locate=self.backend.locate,
         )
-        self.backend.add_room(self, room)
-        everyone = [p.info() for p in players]
-        for player in players:
-            player.send(wire.matched(room_id, player.seat, player.token, self.reconnect, everyone))
-        for seat, player in zip(seats, players):
-            if seat.entrant is not None:
-                seat.entrant.seated(room, player)
-        server.spawn(self._run(room))
+
+    def adopt_room(self, log: RoomLog, attach: dict[int, Any], on_live: Callable[[Room, bool], Any], server: ws.Server) -> Room:
+        """Rebuild a durable room from *log* (its first entry a :class:`Meta`) on
+        this process and run its game over the logged inputs, nothing sent, until
+        it catches up: then the connections of *attach* (seat -> socket) are
+        seated again, ``on_live(room, diverged)`` is called, and the game goes on
+        live.  The cluster backend calls it when it adopts a room."""
+        meta = log.meta()
+        if meta is None:
+            raise ValueError("a log without its room: nothing to adopt")
+        key = LobbyKey(*meta.key)
+        players = []
+        for seat in meta.seats:
+            player = Player(seat.seat, seat.name, seat.identity, None, nonce=seat.nonce)
+            player.where = (seat.edge, seat.conn)
+            players.append(player)
+        room = self._room(meta.room_id, key, players, server, log, meta.seed)
+        room.replay(1, attach, on_live)
+        room.task = server.spawn(self._run(room))
         return room
 
     async def _run(self, room: Room) -> None:
@@ -280,6 +321,10 @@ class Lobby:
             # A time-out the game did not handle is still a result, not a crash.
             player = exc.player
             result = {"reason": "flag_fell" if exc.flagged else "timeout", "player": player.info() if isinstance(player, Player) else None}
+        except RoomMoved:
+            pass  # this process lost the room: another carries it on
+        except GameDiverged:
+            code, reason = 1011, DIVERGED
         except BaseExceptionGroup as errors:
             # A TaskGroup in the game reports a player leaving as a group of Closed.
             closed = closed_in_group(errors)
@@ -289,16 +334,21 @@ class Lobby:
             else:
                 result = _player_left(closed)
         except asyncio.CancelledError:
+            # Shutting down: a backend that can hand the room to another process does.
+            if not room.moved and not room.ended and self.backend.hand_over(room):
+                pass
             code, reason = 1001, "server shutting down"
             raise
         except Exception:
             logger.exception("error in game %s of room %s", self.__name__, room.id)
             code, reason = 1011, "internal error"
         finally:
-            room.end(result, code, reason)
-            self.backend.remove_room(room)
-            if code == 1000:
-                self.results.append((room.id, result))
+            # A room this process lost (a handover, a lost lease) is not ended here.
+            if not room.moved:
+                room.end(result, code, reason)
+                self.backend.remove_room(room)
+                if code == 1000:
+                    self.results.append((room.id, result))
 
     # ------------------------------------------------------------------ reconnect and watch
 
@@ -383,7 +433,17 @@ class Lobby:
 
 
 _INVALID_TOKEN = Refusal("invalid_token", "invalid seat token")
+DIVERGED = "room could not be resumed: game is not deterministic"
 _NO_RUNNING_ROOM = Refusal("unknown_room", "no running room with this id")
+
+
+def _storable(identity: Any) -> Any:
+    """*identity* as the log can store it (msgpack): itself, or its name."""
+    try:
+        pack([identity])
+        return identity
+    except (TypeError, ValueError):
+        return {"name": str(identity.get("name") if isinstance(identity, dict) else identity)}
 
 
 def _player_left(exc: ws.Closed) -> dict[str, Any]:

@@ -36,7 +36,7 @@ the PGN of every game played in the room, one after the other.
 
 from __future__ import annotations
 
-import asyncio
+import datetime
 import pathlib
 import random
 from collections.abc import Mapping
@@ -62,11 +62,12 @@ class Table:
     send the whole state back to a returning player or a late spectator.
     """
 
-    def __init__(self, room: rooms.Room, time_control: TimeControl, rng: random.Random) -> None:
+    def __init__(self, room: rooms.Room, time_control: TimeControl, rng: random.Random | None = None) -> None:
         self.room = room
         self.time_control = time_control
         first, second = room.players
-        if rng.random() < 0.5:
+        # The room's randomness (unless a test gives its own): the same on a replay.
+        if (rng or room.random).random() < 0.5:
             first, second = second, first
         self.seats: dict[chess.Color, rooms.Player] = {chess.WHITE: first, chess.BLACK: second}
         self.game: ChessGame | None = None
@@ -85,6 +86,8 @@ class Table:
             white=self.seats[chess.WHITE].name,
             black=self.seats[chess.BLACK].name,
             event=f"Casual {self.time_control.name} game",
+            now=self.room.clock,  # the room's clock: the same on a replay, and an outage is not charged
+            date=datetime.date.fromtimestamp(self.room.now()),
         )
         return self.game
 
@@ -116,8 +119,7 @@ async def _play_one(room: rooms.Room, table: Table) -> None:
     while not game.over:
         try:
             # Wake up exactly when the side to move would flag (server-authoritative clock).
-            async with asyncio.timeout(game.remaining(game.turn)):
-                player, msg = await room.receive()
+            player, msg = await room.receive(timeout=game.remaining(game.turn))
         except TimeoutError:
             game.check_flag()
             continue
@@ -157,29 +159,29 @@ async def _play_one(room: rooms.Room, table: Table) -> None:
 
 async def _wait_rematch(room: rooms.Room, table: Table, window: float) -> bool:
     """After a game: True when both players ask for a rematch within *window* seconds."""
+    deadline = room.clock() + window
     try:
-        async with asyncio.timeout(window):
-            while True:
-                try:
-                    player, msg = await room.receive()
-                except ws.Closed:
-                    return False
-                kind = msg.get("type") if isinstance(msg, dict) else None
-                color = table.color_of(player)
-                if kind == "rematch":
-                    table.rematch.add(color)
-                    if len(table.rematch) == 2:
-                        return True
-                    room.broadcast({"type": "rematch_offer", "by": color_name(color)})
-                elif kind == "leave":
-                    return False
-                else:
-                    player.send({"type": "error", "error": "game_over", "detail": "the game is over: send rematch or leave"})
+        while True:
+            try:
+                player, msg = await room.receive(timeout=max(0.0, deadline - room.clock()))
+            except ws.Closed:
+                return False
+            kind = msg.get("type") if isinstance(msg, dict) else None
+            color = table.color_of(player)
+            if kind == "rematch":
+                table.rematch.add(color)
+                if len(table.rematch) == 2:
+                    return True
+                room.broadcast({"type": "rematch_offer", "by": color_name(color)})
+            elif kind == "leave":
+                return False
+            else:
+                player.send({"type": "error", "error": "game_over", "detail": "the game is over: send rematch or leave"})
     except TimeoutError:
         return False
 
 
-def make_game(time_controls: Mapping[str, TimeControl], *, rematch_window: float, rng: random.Random):
+def make_game(time_controls: Mapping[str, TimeControl], *, rematch_window: float, rng: random.Random | None = None):
     async def chess_game(room: rooms.Room) -> dict[str, Any]:
         """A room of two: games until nobody wants a rematch; the result holds their PGN."""
         mode = room.mode
@@ -230,7 +232,7 @@ def mount(
 
     lobby = rooms.Lobby(
         2,
-        make_game(controls, rematch_window=rematch_window, rng=rng or random.Random()),
+        make_game(controls, rematch_window=rematch_window, rng=rng),
         mode=mode,
         private=True,
         reconnect=reconnect,
