@@ -52,6 +52,7 @@ __all__ = [
     "Refusal",
     "Resume",
     "Watch",
+    "Claim",
     "Entry",
     "Admission",
 ]
@@ -163,7 +164,15 @@ class Watch:
     """A spectator (``?watch=``)."""
 
 
-Entry = Resume | Watch
+@attrs.frozen(slots=True)
+class Claim:
+    """A player whose ticket *ticket* was matched while its process was cut off
+    from the cluster: it never heard ``matched``; it takes the seat it was given."""
+
+    ticket: str
+
+
+Entry = Resume | Watch | Claim
 
 
 @attrs.frozen(slots=True)
@@ -173,11 +182,14 @@ class Admission:
 
     room: Room
     player: Player | None
+    matched: Any = None  # a Claim's ``matched`` message, sent before the seat is given
 
     async def enter(self, sock: Any) -> None:
         """Give the seat to *sock*, or let it watch.  A room that moved to another
         process meanwhile closes *sock* with 1013: try again (it reaches the new host)."""
         try:
+            if self.matched is not None and not sock.closed:
+                sock.text(codec.encode_text(self.matched))
             if self.player is not None:
                 await self.room.resume(self.player, sock)
             else:
@@ -203,6 +215,13 @@ class LobbyView(Protocol):
     @property
     def bands(self) -> Bands | None:
         """Rating bands, or ``None`` when the lobby does not rate players."""
+
+    @property
+    def durable(self) -> bool | None:
+        """Whether its rooms keep an input log: ``None`` follows the backend."""
+
+    def adopt_room(self, log: RoomLog, attach: dict[int, Any], on_live: Any, server: ws.Server) -> Room:
+        """Rebuild a durable room from *log* here and run it (see ``Lobby.adopt_room``)."""
 
     def open_room(self, room_id: str, key: LobbyKey, seats: Sequence[Seat], server: ws.Server) -> Room:
         """Seat *seats* in order in a new room, register it (``add_room``), send

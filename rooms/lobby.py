@@ -27,7 +27,7 @@ import ws
 from ws.exceptions import closed_in_group
 
 from . import wire
-from .backend import Admission, Backend, Elsewhere, Entrant, Entry, Refusal, Resume, Seat, Seated, Watch
+from .backend import Admission, Backend, Claim, Elsewhere, Entrant, Entry, Refusal, Resume, Seat, Seated, Watch
 from .codec import encode_text
 from .exceptions import CLOSE_CODES, GameDiverged, PlayerLeft, RoomMoved, TurnTimeout
 from .log import Meta, RoomLog, SeatMeta, pack
@@ -397,6 +397,8 @@ class Lobby:
             if not self.allow_spectators or room is None or room.ended:
                 return _NO_RUNNING_ROOM
             return Admission(room, None)
+        if isinstance(entry, Claim):
+            return self._claim(room, entry)
         token = self.tokens.verify(entry.token)
         if token is None or token.room_id != room_id:
             return _INVALID_TOKEN
@@ -404,6 +406,18 @@ class Lobby:
         if isinstance(found, Refusal):
             return found
         return Admission(found[0], found[1])
+
+    def _claim(self, room: Room | None, claim: Claim) -> Admission | Refusal:
+        """A player matched into *room* while its process was cut off: the seat
+        its ticket was given, with the ``matched`` it never got."""
+        if room is None or room.ended:
+            return Refusal("unknown_room", "this room is over or unknown")
+        for player in room.players:
+            if player.where[1] == claim.ticket and not player.gone and self.reconnect:
+                token = self.tokens.sign(room.id, player.seat, player.nonce)
+                everyone = [p.info() for p in room.players]
+                return Admission(room, player, wire.matched(room.id, player.seat, token, self.reconnect, everyone))
+        return Refusal("seat_unavailable", "this seat is no longer held")
 
     def _check_seat(self, room: Room | None, token: SeatToken) -> tuple[Room, Player] | Refusal:
         """The player a verified seat *token* may take back, or why not."""

@@ -102,6 +102,7 @@ class Room:
         self._live_hook: Callable[[Room, bool], Any] | None = None
         self._locate = locate
         self._wakeup: asyncio.Future[None] | None = None
+        self._hooking = False  # calling a hook from the game's task (going live): not the game
         self._on_event = on_event
         self._on_resume = on_resume
         self._on_spectate = on_spectate
@@ -154,7 +155,7 @@ class Room:
 
     def _in_game(self) -> bool:
         """True in the game's own task: only what it does is logged or compared."""
-        return self.task is not None and asyncio.current_task() is self.task
+        return self.task is not None and asyncio.current_task() is self.task and not self._hooking
 
     # ------------------------------------------------------------------ time and randomness
 
@@ -351,8 +352,8 @@ class Room:
             if who in self.spectators:
                 self.spectators.remove(who)
             return
-        if who is None or who.sock is not sock or self.ended:
-            return  # replaced by a reconnect already, or the game is over
+        if who is None or who.sock is not sock or self.ended or self.moved:
+            return  # replaced by a reconnect already, or the game is over (here)
         player = who
         player.sock = None
         player.last_sock = sock
@@ -512,8 +513,7 @@ class Room:
         self._live_hook = on_live
         self._journal = journal = Journal(self._journal.log, self.id, replay_from=first, apply=self._apply, on_live=self._go_live)
         for player in self.players:
-            if player.sock is not None:
-                player.sock = REPLAY_SEAT
+            player.sock = REPLAY_SEAT  # everyone was seated: the log says who went
         self._by_sock.clear()
         journal.log.written()  # the replayed entries are durable already
 
@@ -569,7 +569,11 @@ class Room:
 
     def _resumed(self, player: Player) -> None:
         """Tell a player whose room moved to this process where the game stands."""
-        value = self._on_resume(self, player) if self._on_resume is not None else self.state
+        self._hooking = True
+        try:
+            value = self._on_resume(self, player) if self._on_resume is not None else self.state
+        finally:
+            self._hooking = False
 
         def send(state: Any) -> None:
             if player.sock is not None and not player.sock.closed:

@@ -45,6 +45,8 @@ class Kind(str, enum.Enum):
     CLOSE = "c"  # host -> edge: close the player's connection (conn id, code, reason)
     REQUEST = "rq"  # edge -> host: seat or admit a connection (rooms.cluster.requests)
     REPLY = "rp"  # host -> edge: the answer to a REQUEST
+    MOVING = "mg"  # old host -> edge: the room is being handed over; hold on (conn id, old host)
+    MOVED = "mv"  # new host -> edge: the room is hosted here now (conn id, new host)
 
 
 class Notice(str, enum.Enum):

@@ -44,6 +44,9 @@ class Members(Protocol):
     async def tick(self) -> None:
         """Re-match the rated queues (bands widen with time)."""
 
+    async def beat(self) -> None:
+        """After each heartbeat: durable rooms' clock marks, adoptions."""
+
 
 class Presence:
     """Heartbeat, sweep and peer checks for node ``store.node``."""
@@ -89,6 +92,7 @@ class Presence:
                         store.recovered()
                         await self._members.resumed()
                     await self._check_peers()
+                    await self._members.beat()
                 await self._members.tick()
                 backoff = delay
             except REDIS_ERRORS as exc:
