@@ -2,7 +2,11 @@
 
     python -m examples.server --host 127.0.0.1 --port 8000
 
-One process, the in-memory backend, nothing else to install (beyond ``chess``):
+One process, the in-memory backend, nothing else to install (beyond ``chess``);
+or, with ``--redis redis://127.0.0.1:6379/0``, one process of a cluster: start
+several on different ports against one Redis and the chess games are matched
+across them and survive the death or restart of the process hosting them
+(durable rooms, docs/explanation.md); chat stays per process:
 
     /            an index page linking to the games
     /chess/      chess: lobby per time control, private games by code, clocks,
@@ -15,8 +19,10 @@ One process, the in-memory backend, nothing else to install (beyond ``chess``):
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import asyncio
+import contextlib
+import dataclasses
+import signal
 import pathlib
 from collections.abc import Mapping
 from typing import Any
@@ -79,12 +85,27 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description="chess and chat on ws + rooms")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--redis", metavar="URL", help="join the cluster of this Redis (redis://host:port/db): chess goes durable")
+    parser.add_argument("--secret", default=None, help="seat-token secret shared by the cluster (default: one stored in Redis)")
     args = parser.parse_args()
-    server = await ws.serve(make_app(), args.host, args.port)
+    backend = None
+    chess_options: dict[str, Any] = {}
+    if args.redis:
+        backend = rooms.RedisBackend(args.redis, prefix="examples:", secret=args.secret)
+        chess_options["backend"] = backend
+    server = await ws.serve(make_app(chess_options=chess_options), args.host, args.port)
+    if backend is not None:
+        await backend.start(server)
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(NotImplementedError):
+        loop.add_signal_handler(signal.SIGTERM, server.close)  # a rolling restart: hand the games over
     base = f"http://{args.host}:{server.port}"
-    print(f"Serving on {base}/  (chess: {base}/chess/  chat: {base}/chat/)  Ctrl-C to stop", flush=True)
+    where = f", cluster node {backend.node} on {args.redis}" if backend is not None else ""
+    print(f"Serving on {base}/  (chess: {base}/chess/  chat: {base}/chat/{where})  Ctrl-C to stop", flush=True)
     async with server:
         await server.serve_forever()
+    if backend is not None:
+        await backend.aclose()
 
 
 if __name__ == "__main__":

@@ -76,7 +76,7 @@ class RedisBackend(Backend):
         prefix: str = "rooms:",
         node_id: str | None = None,
         heartbeat: float = 1.0,
-        node_ttl: float = 5.0,
+        node_ttl: float = 3.0,
         secret: bytes | str | None = None,
         request_timeout: float = 5.0,
         durable: bool = True,

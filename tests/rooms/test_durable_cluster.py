@@ -196,7 +196,13 @@ async def test_rolling_restart_of_three_processes_with_30_games(cluster):
         await asyncio.sleep(0.5)
     results = await asyncio.wait_for(players, scaled(90))
     expected = canonical(results[0]["result"]["pgn"])
+    assert len(results) == 60
     assert all(r["result"] is not None and canonical(r["result"]["pgn"]) == expected for r in results)
+    # The rooms were handed over: their players on a stopping process were told to
+    # reconnect (1012), those elsewhere followed the room, and all got resumed.
+    bots = [bot for game in games for bot in game]
+    assert any(code == 1012 for bot in bots for code, _ in bot.closes)
+    assert sum(1 for bot in bots if bot.resumed) >= 30
 
 
 @pytest.mark.parametrize("seed", [1, 2])
