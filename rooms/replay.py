@@ -108,7 +108,20 @@ class Journal:
         if entry[0] not in INPUTS:
             raise self._diverge(f"the game waited for a message where the log has {_describe(entry)}")
         self._pos += 1
+        self._settle()
         return entry
+
+    def _settle(self) -> None:
+        """Apply the presence entries that follow an input: they happened while
+        the game waited for the input to be written, so it saw them on waking."""
+        entries = self.log.entries
+        while self._pos < self._end and entries[self._pos][0] in PRESENCE:
+            entry = entries[self._pos]
+            self._pos += 1
+            if entry[0] == _MARK:
+                self.last_clock = max(self.last_clock, float(entry[1]))
+            else:
+                self._apply(entry)
 
     def reading(self, kind: Kind, live: Callable[[], float]) -> float:
         """A clock reading of *kind*: the logged one while replaying, else *live()* recorded."""

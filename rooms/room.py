@@ -243,15 +243,15 @@ class Room:
         while True:
             if self.moved:
                 raise RoomMoved(self.id)
-            if self._pending:
-                if journal is not None and not journal.replaying:
-                    await journal.log.flush()
-                raise self._pending.popleft()
-            if self._unread:
+            if self._unread:  # logged before anything pending: the game sees it first
                 got = self._entry_result(self._unread.popleft())
                 if got is not None:
                     return got
                 continue
+            if self._pending:
+                if journal is not None and not journal.replaying:
+                    await journal.log.flush()
+                raise self._pending.popleft()
             if journal is not None and journal.replaying:
                 entry = journal.next_input()
                 if entry is not None:
