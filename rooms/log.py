@@ -39,11 +39,12 @@ class Kind(str, enum.Enum):
     BACK = "r"  # a player took their seat back: [BACK, seat, edge, conn]
     GONE = "g"  # a player left for good: [GONE, seat, code, reason, expired]
     MARK = "k"  # the room's clock while nothing else happened: [MARK, seconds]
+    LIVE = "v"  # a replay ended here: what follows is the adopter's own: [LIVE]
 
 
 INPUTS = frozenset({Kind.MESSAGE.value, Kind.TIMEOUT.value})
 READINGS = frozenset({Kind.CLOCK.value, Kind.WALL.value})
-PRESENCE = frozenset({Kind.AWAY.value, Kind.BACK.value, Kind.GONE.value, Kind.MARK.value})
+PRESENCE = frozenset({Kind.AWAY.value, Kind.BACK.value, Kind.GONE.value, Kind.MARK.value, Kind.LIVE.value})
 
 
 def output_hash(target: str, payload: str | bytes) -> bytes:

@@ -26,7 +26,7 @@ __all__ = ["Journal"]
 
 logger = logging.getLogger("rooms")
 
-_MARK, _GONE, _OUTPUT = Kind.MARK.value, Kind.GONE.value, Kind.OUTPUT.value
+_MARK, _GONE, _OUTPUT, _LIVE = Kind.MARK.value, Kind.GONE.value, Kind.OUTPUT.value, Kind.LIVE.value
 
 
 def _describe(entry: list[Any] | None) -> str:
@@ -75,6 +75,8 @@ class Journal:
             if entry[0] not in PRESENCE:
                 return entry
             self._pos += 1
+            if entry[0] == _LIVE:
+                continue
             if entry[0] == _MARK:
                 self.last_clock = max(self.last_clock, float(entry[1]))
                 continue
@@ -85,9 +87,10 @@ class Journal:
         return None
 
     def go_live(self, diverged: bool = False) -> None:
-        """End the replay now (idempotent)."""
+        """End the replay now (idempotent); the log says where (a LIVE entry)."""
         if self.replaying:
             self.replaying = False
+            self.log.record([_LIVE])
             self._on_live(diverged)
 
     def _diverge(self, what: str) -> GameDiverged:
@@ -117,6 +120,8 @@ class Journal:
         entries = self.log.entries
         while self._pos < self._end and entries[self._pos][0] in PRESENCE:
             entry = entries[self._pos]
+            if entry[0] == _LIVE:
+                return  # what follows happened when an earlier replay ended, later
             self._pos += 1
             if entry[0] == _MARK:
                 self.last_clock = max(self.last_clock, float(entry[1]))
@@ -152,7 +157,7 @@ class Journal:
                 if entry[0] != _OUTPUT or bytes(entry[1]) != digest:
                     shown = payload if isinstance(payload, str) else repr(payload[:200])
                     raise self._diverge(
-                        f"output #{self._outputs} (to {target}) differs from the log, which has {_describe(entry)} there: {shown[:300]}"
+                        f"output #{self._outputs} (to {target}) differs from the log, which has {_describe(entry)} there: {shown[:2000]}"
                     )
                 self._pos += 1
                 return False

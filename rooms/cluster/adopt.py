@@ -112,6 +112,7 @@ class Adoptions:
         except Exception:
             logger.exception("node %s: error adopting room %s", store.node, rid)
             local.adopting.discard(rid)
+            await self._release(rid, epoch)  # not stranded here: another process may try
 
     async def _read(self, rid: str) -> list[list[Any]]:
         return await read_log(self._store, rid)

@@ -39,7 +39,7 @@ replicated primary), not with Redis Cluster.
 
 from __future__ import annotations
 
-__all__ = ["COMMON", "JOIN", "LEAVE", "TICK", "SWEEP", "SEND", "APPEND", "CLAIM", "RELEASE", "DROP", "INBOX_MAXLEN"]
+__all__ = ["COMMON", "JOIN", "LEAVE", "TICK", "SWEEP", "SEND", "APPEND", "CLAIM", "RELEASE", "DROP", "TAKEOVER", "INBOX_MAXLEN"]
 
 INBOX_MAXLEN = 100_000  # a safety cap: readers trim their inbox as they read
 
@@ -74,6 +74,28 @@ local function fenced(rid, node, epoch)
   if h[1] ~= node or h[2] ~= epoch then return 0 end
   if redis.call('EXISTS', P .. 'node:' .. node) == 0 then orphan(rid, node); return 0 end
   return 1
+end
+-- Everything a dead node held: its tickets leave their queues, its durable
+-- rooms become orphans, its other rooms, its sets and its inbox go.
+local function bury(node)
+  local queues = {{}}
+  for _, tid in ipairs(redis.call('SMEMBERS', P .. 'nt:' .. node)) do
+    local q = redis.call('HGET', P .. 't:' .. tid, 'q')
+    if q then redis.call('ZREM', P .. 'q:' .. q, tid); queues[q] = true end
+    redis.call('DEL', P .. 't:' .. tid)
+  end
+  for _, rid in ipairs(redis.call('SMEMBERS', P .. 'nr:' .. node)) do
+    local h = redis.call('HMGET', P .. 'room:' .. rid, 'host', 'log')
+    if h[1] == node then
+      if h[2] == '1' then orphan(rid, node) else redis.call('DEL', P .. 'room:' .. rid) end
+    end
+  end
+  redis.call('DEL', P .. 'nt:' .. node, P .. 'nr:' .. node, P .. 'in:' .. node)
+  redis.call('SREM', P .. 'nodes', node)
+  for q, _ in pairs(queues) do
+    if redis.call('EXISTS', P .. 'q:' .. q) == 0 then redis.call('SREM', P .. 'queues', q) end
+    notify_queue(q)
+  end
 end
 local function bands_from(i)
   if ARGV[i] == '' then return nil end
@@ -227,27 +249,21 @@ local dead = {}
 for _, node in ipairs(redis.call('SMEMBERS', P .. 'nodes')) do
   if redis.call('EXISTS', P .. 'node:' .. node) == 0 then
     dead[#dead + 1] = node
-    local queues = {}
-    for _, tid in ipairs(redis.call('SMEMBERS', P .. 'nt:' .. node)) do
-      local q = redis.call('HGET', P .. 't:' .. tid, 'q')
-      if q then redis.call('ZREM', P .. 'q:' .. q, tid); queues[q] = true end
-      redis.call('DEL', P .. 't:' .. tid)
-    end
-    for _, rid in ipairs(redis.call('SMEMBERS', P .. 'nr:' .. node)) do
-      local h = redis.call('HMGET', P .. 'room:' .. rid, 'host', 'log')
-      if h[1] == node then
-        if h[2] == '1' then orphan(rid, node) else redis.call('DEL', P .. 'room:' .. rid) end
-      end
-    end
-    redis.call('DEL', P .. 'nt:' .. node, P .. 'nr:' .. node, P .. 'in:' .. node)
-    redis.call('SREM', P .. 'nodes', node)
-    for q, _ in pairs(queues) do
-      if redis.call('EXISTS', P .. 'q:' .. q) == 0 then redis.call('SREM', P .. 'queues', q) end
-      notify_queue(q)
-    end
+    bury(node)
   end
 end
 return dead
+"""
+)
+
+# ARGV: P, node -> a new run of node id *node* found the key of a previous run
+# (killed, never swept): what that run held is buried as a dead node's.
+TAKEOVER = (
+    COMMON
+    + """
+bury(ARGV[2])
+redis.call('SADD', P .. 'nodes', ARGV[2])
+return 1
 """
 )
 

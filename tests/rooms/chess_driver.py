@@ -152,6 +152,8 @@ class ChessBot:
                 self.closes.append((exc.code, exc.reason))
                 if exc.code not in RETRY or self.token is None:
                     raise
+                if [c for c, _ in self.closes[-3:]] == [4004] * 3:
+                    return {"type": "over", "room": (self.state or {}).get("room")}  # it ended while we were away
             except (OSError, asyncio.TimeoutError) as exc:
                 self.closes.append((None, repr(exc)))
             await asyncio.sleep(backoff * (1 + rng.random()))

