@@ -27,7 +27,7 @@ from typing import Any
 import ws
 
 from . import codec, wire
-from .exceptions import CLOSE_CODES, DecodeError, PlayerLeft, RoomMoved, TurnTimeout
+from .exceptions import CLOSE_CODES, DecodeError, PlayerLeft, RoomMoved
 from .log import Kind, RoomLog
 from .matching import LobbyKey
 from .replay import Journal

@@ -244,9 +244,6 @@ class RedisBackend(Backend):
     def waiting_count(self, lobby: LobbyView) -> int:
         return self._queues.count(lobby)
 
-    def add_room(self, lobby: LobbyView, room: Room) -> None:
-        self._local.add(lobby, room)
-
     def remove_room(self, room: Room) -> None:
         """A room hosted here ended: forget it here and in Redis."""
         self._local.remove(room.id)
