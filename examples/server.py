@@ -4,7 +4,11 @@
     python -m examples.server --metrics --admin-token TOKEN   (and the operator's kit)
     uvicorn examples.server:asgi_app        (the same site on an ASGI server)
 
-One process, the in-memory backend, nothing else to install (beyond ``chess``):
+One process, the in-memory backend, nothing else to install (beyond ``chess``);
+or, with ``--redis redis://127.0.0.1:6379/0``, one process of a cluster: start
+several on different ports against one Redis and the chess games are matched
+across them and survive the death or restart of the process hosting them
+(durable rooms, docs/explanation.md); chat stays per process:
 
     /            an index page linking to the games
     /chess/      chess: lobby per time control, private games by code, clocks,
@@ -22,9 +26,9 @@ One process, the in-memory backend, nothing else to install (beyond ``chess``):
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import dataclasses
-import asyncio
 import os
 import pathlib
 import signal
@@ -127,10 +131,14 @@ async def main() -> None:
     parser.add_argument(
         "--max-connections-per-ip", type=int, default=256, help="connections from one address (default 256; 0: no limit, for a load test from one machine)"
     )
+    parser.add_argument("--redis", metavar="URL", help="join the cluster of this Redis (redis://host:port/db): chess games become durable")
+    parser.add_argument("--secret", default=None, help="seat-token secret shared by the cluster (default: one stored in Redis)")
     args = parser.parse_args()
     ws.configure_logging(level=args.log_level, json=args.log_format == "json")
     archive = rooms.Archive(args.archive) if args.archive else None
-    site = make_site(archive=archive, guest=GuestIdentity(load_secret()) if archive else None, metrics=args.metrics, admin_token=args.admin_token)
+    backend = rooms.RedisBackend(args.redis, prefix="examples:", secret=args.secret) if args.redis else None
+    chess_options: dict[str, Any] = {} if backend is None else {"backend": backend}
+    site = make_site(chess_options=chess_options, archive=archive, guest=GuestIdentity(load_secret()) if archive else None, metrics=args.metrics, admin_token=args.admin_token)
     if archive is not None:
         try:
             await archive.open()  # a corrupt file or a newer schema stops here, with what to do
@@ -140,11 +148,18 @@ async def main() -> None:
             raise SystemExit(f"archive: {exc}") from None
     limits = ws.ServerLimits(max_connections_per_ip=args.max_connections_per_ip or None)
     server = await ws.serve(site.app, args.host, args.port, limits=limits)
-    # SIGTERM (a deploy, kubectl drain) closes gracefully: /readyz says 503, sockets get 1001.
+    if backend is not None:
+        await backend.start(server)
+    # SIGTERM (a deploy, kubectl drain) closes gracefully: /readyz says 503; in a
+    # cluster the durable rooms are handed to another process, else sockets get 1001.
     with contextlib.suppress(NotImplementedError, RuntimeError):
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, server.close)
     base = f"http://{args.host}:{server.port}"
-    print(f"Serving on {base}/  (chess: {base}/chess/  chat: {base}/chat/  tic-tac-toe: ws://{args.host}:{server.port}/tictactoe)  Ctrl-C to stop", flush=True)
+    where = f", cluster node {backend.node} on {args.redis}" if backend is not None else ""
+    print(
+        f"Serving on {base}/  (chess: {base}/chess/  chat: {base}/chat/  tic-tac-toe: ws://{args.host}:{server.port}/tictactoe{where})  Ctrl-C to stop",
+        flush=True,
+    )
     if archive is not None:
         print(f"Archive: {archive.url}  (games: {base}/chess/history  leaderboard: {base}/chess/leaderboard)", flush=True)
     kit = [f"{base}/healthz", f"{base}/readyz"] + ([f"{base}/metrics"] if args.metrics else []) + ([f"{base}/admin/"] if args.admin_token else [])
@@ -153,6 +168,8 @@ async def main() -> None:
         async with server:
             await server.serve_forever()
     finally:
+        if backend is not None:
+            await backend.aclose()
         if archive is not None:
             await archive.aclose()
 

@@ -32,8 +32,11 @@ from typing import Any, Protocol
 import attrs
 
 import ws
+from ws.closecodes import CloseCode
 
 from . import codec
+from .exceptions import RoomMoved
+from .log import Meta, RoomLog
 from .matching import Bands, LobbyKey, Ticket
 from .room import Player, Room, Spectator
 
@@ -50,6 +53,7 @@ __all__ = [
     "Refusal",
     "Resume",
     "Watch",
+    "Claim",
     "Entry",
     "Admission",
 ]
@@ -161,7 +165,15 @@ class Watch:
     """A spectator (``?watch=``)."""
 
 
-Entry = Resume | Watch
+@attrs.frozen(slots=True)
+class Claim:
+    """A player whose ticket *ticket* was matched while its process was cut off
+    from the cluster: it never heard ``matched``; it takes the seat it was given."""
+
+    ticket: str
+
+
+Entry = Resume | Watch | Claim
 
 
 @attrs.frozen(slots=True)
@@ -171,13 +183,20 @@ class Admission:
 
     room: Room
     player: Player | None
+    matched: Any = None  # a Claim's ``matched`` message, sent before the seat is given
 
     async def enter(self, sock: Any) -> None:
-        """Give the seat to *sock*, or let it watch."""
-        if self.player is not None:
-            await self.room.resume(self.player, sock)
-        else:
-            await self.room.add_spectator(Spectator(sock))
+        """Give the seat to *sock*, or let it watch.  A room that moved to another
+        process meanwhile closes *sock* with 1013: try again (it reaches the new host)."""
+        try:
+            if self.matched is not None and not sock.closed:
+                sock.text(codec.encode_text(self.matched))
+            if self.player is not None:
+                await self.room.resume(self.player, sock)
+            else:
+                await self.room.add_spectator(Spectator(sock))
+        except RoomMoved:
+            sock.close(CloseCode.TRY_AGAIN_LATER, "the room is moving to another server; try again")
 
 
 # ---------------------------------------------------------------------- the two sides
@@ -198,6 +217,13 @@ class LobbyView(Protocol):
     def bands(self) -> Bands | None:
         """Rating bands, or ``None`` when the lobby does not rate players."""
 
+    @property
+    def durable(self) -> bool | None:
+        """Whether its rooms keep an input log: ``None`` follows the backend."""
+
+    def adopt_room(self, log: RoomLog, attach: dict[int, Any], on_live: Any, server: ws.Server) -> Room:
+        """Rebuild a durable room from *log* here and run it (see ``Lobby.adopt_room``)."""
+
     def open_room(self, room_id: str, key: LobbyKey, seats: Sequence[Seat], server: ws.Server) -> Room:
         """Seat *seats* in order in a new room, register it (``add_room``), send
         everyone ``matched``, resolve each seat's entrant, start the game."""
@@ -217,6 +243,28 @@ class Backend(abc.ABC):
 
     request_timeout: float = 0.0
     """Seconds the lobby waits for a match that ``withdraw`` said is on its way."""
+
+    # Durable rooms (docs/explanation.md): a backend that keeps input logs
+    # overrides these three; the defaults keep no log and hand nothing over.
+
+    def open_log(self, lobby: LobbyView, meta: Meta, *, required: bool = False) -> RoomLog | None:
+        """The input log for a room being opened (its :class:`Meta` is the first
+        entry), or ``None``: the room keeps none.  *required*: the lobby asked for
+        ``durable=True``, so a backend that keeps no log raises ``ValueError``."""
+        if required:
+            raise ValueError(f"{type(self).__name__} keeps no room logs: durable=True needs one that does")
+        return None
+
+    def locate(self, sock: Any) -> tuple[str, str]:
+        """Where the connection *sock* of a player is: ``(process, connection id)``
+        on a cluster, ``("", "")`` in one process.  Logged with each seat."""
+        return ("", "")
+
+    def hand_over(self, room: Room) -> bool:
+        """The server is shutting down with *room* running: True if the backend
+        hands it to another process (it stops it here, see ``Room.stop``); False
+        and the lobby ends it (1001)."""
+        return False
 
     @property
     def paused(self) -> bool:

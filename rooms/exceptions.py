@@ -31,6 +31,8 @@ __all__ = [
     "DecodeError",
     "TurnTimeout",
     "PlayerLeft",
+    "RoomMoved",
+    "GameDiverged",
     "ArchiveError",
     "ArchiveUnavailable",
     "SchemaError",
@@ -89,6 +91,21 @@ def _rebuild_player_left(player: Any, code: int, reason: str) -> PlayerLeft:
     return PlayerLeft(player, code=code, reason=reason)
 
 
+class RoomMoved(BaseException):
+    """This process no longer hosts the room: its lease was lost (the process
+    was paused or cut off) or it handed the room over (draining).  Raised in the
+    game to stop this copy of it silently; another process carries the room on
+    from its log.  A ``BaseException``, so that ``except Exception`` in a game
+    does not swallow it."""
+
+
+class GameDiverged(BaseException):
+    """A replay of the room's log made the game send something other than what
+    was logged (or read the clock, or wait, where the log says otherwise): the
+    game is not deterministic and the room cannot be resumed.  ``str(exc)``
+    names the first difference."""
+
+
 # The close codes the rooms layer sends, by the name its ``error`` messages and
 # docs/protocol.md use.  Built from ws.CloseCode, which holds the 4000-range codes
 # too (RFC 6455 7.4.2: 4000-4999 are ours to define); the values are CloseCode
@@ -97,7 +114,7 @@ CLOSE_CODES: dict[str, CloseCode] = {
     "game_over": CloseCode.NORMAL_CLOSURE,
     "server_shutdown": CloseCode.GOING_AWAY,
     "internal_error": CloseCode.INTERNAL_ERROR,
-    "host_lost": CloseCode.SERVICE_RESTART,  # cluster: the process hosting the room died (after ``ended``)
+    "host_lost": CloseCode.SERVICE_RESTART,  # cluster: the room's host died (after ``ended``), or (no ``ended``) the room moved: reconnect
     "unavailable": CloseCode.TRY_AGAIN_LATER,  # cluster: Redis or the room's host unreachable; try again
     **{code.name.lower(): code for code in CloseCode if code >= 4000},
 }

@@ -29,9 +29,10 @@ from ws.exceptions import closed_in_group
 
 from . import wire
 from .archive import Archive, RoomEnd, player_id
-from .backend import Admission, Backend, Elsewhere, Entrant, Entry, Refusal, Resume, Seat, Seated, Watch
+from .backend import Admission, Backend, Claim, Elsewhere, Entrant, Entry, Refusal, Resume, Seat, Seated, Watch
 from .codec import encode_text
-from .exceptions import CLOSE_CODES, PlayerLeft, TurnTimeout
+from .exceptions import CLOSE_CODES, GameDiverged, PlayerLeft, RoomMoved, TurnTimeout
+from .log import Meta, RoomLog, SeatMeta, pack
 from .matching import Bands, LobbyKey, Ticket
 from .memory import MemoryBackend
 from .ratings import Ratings
@@ -71,6 +72,10 @@ class Lobby:
     ``record(room, result)`` as the game's own record; ``ratings`` (a
     :class:`rooms.Ratings`, or ``True`` for the defaults) rates 2-player rooms
     there and, without a ``rating`` hook, matches players by those ratings.
+    ``durable`` keeps an input log per room so that the room survives its
+    host process (docs/explanation.md, "Durable rooms"); ``None`` follows the
+    backend (a cluster's rooms are durable, the memory backend's keep no log
+    unless ``MemoryBackend(log=True)``).
     """
 
     def __init__(
@@ -97,6 +102,7 @@ class Lobby:
         archive: str | Archive | None = None,
         ratings: Ratings | bool | None = None,
         record: Callable[[Room, Any], Any] | None = None,
+        durable: bool | None = None,
         **endpoint_options: Any,
     ) -> None:
         if n < 1:
@@ -128,6 +134,7 @@ class Lobby:
         self.backend: Backend = backend if backend is not None else MemoryBackend(n, bands=self.bands)
         self.backend.attach(self)
         self.max_buffer = max_buffer
+        self.durable = durable
         self.results: deque[tuple[str, Any]] = deque(maxlen=keep_results)
         self._auth = auth
         ws.endpoint(**endpoint_options)  # a misspelt option fails here, not on every connection
@@ -136,7 +143,6 @@ class Lobby:
         self.__name__ = getattr(game, "__name__", "lobby")
         self._end_callbacks: list[Callable[[RoomEnd], Any]] = []
         self.stats = LobbyStats()  # counters for /metrics and the admin page
-        self._games: dict[str, asyncio.Task[None]] = {}  # room id -> the task running its game
         self._ending: dict[str, str] = {}  # room id -> why end_room stops it
         self.add_end_callback(self.stats.room_ended)
         if self.archive is not None:
@@ -291,8 +297,28 @@ class Lobby:
             token, parsed = self.tokens.issue(room_id, number)
             identity = seat.identity
             name: Any = identity.get("name") if isinstance(identity, dict) else str(identity)
-            players.append(Player(number, name, identity, seat.sock, token=token, nonce=parsed.nonce))
-        room = Room(
+            player = Player(number, name, identity, seat.sock, token=token, nonce=parsed.nonce)
+            player.where = self.backend.locate(seat.sock)
+            players.append(player)
+        log = None
+        if self.durable is not False:
+            seed = secrets.randbits(63)
+            seat_meta = tuple(SeatMeta(p.seat, p.name, _storable(p.identity), p.nonce, *p.where) for p in players)
+            meta = Meta(room_id, self.name, (key.path, key.mode, key.code), seed, seat_meta)
+            log = self.backend.open_log(self, meta, required=bool(self.durable))
+        room = self._room(room_id, key, players, server, log, seed if log is not None else None)
+        self.backend.add_room(self, room)
+        everyone = [p.info() for p in players]
+        for player in players:
+            player.send(wire.matched(room_id, player.seat, player.token, self.reconnect, everyone))
+        for seat, player in zip(seats, players, strict=True):
+            if seat.entrant is not None:
+                seat.entrant.seated(room, player)
+        room.task = server.spawn(self._run(room))
+        return room
+
+    def _room(self, room_id: str, key: LobbyKey, players: list[Player], server: ws.Server, log: RoomLog | None, seed: int | None) -> Room:
+        return Room(
             room_id,
             players,
             key=key,
@@ -302,15 +328,29 @@ class Lobby:
             on_spectate=self.on_spectate,
             is_shutting_down=lambda: server.closing,
             max_buffer=self.max_buffer,
+            log=log,
+            seed=seed,
+            locate=self.backend.locate,
         )
-        self.backend.add_room(self, room)
-        everyone = [p.info() for p in players]
-        for player in players:
-            player.send(wire.matched(room_id, player.seat, player.token, self.reconnect, everyone))
-        for seat, player in zip(seats, players, strict=True):
-            if seat.entrant is not None:
-                seat.entrant.seated(room, player)
-        self._games[room_id] = server.spawn(self._run(room))
+
+    def adopt_room(self, log: RoomLog, attach: dict[int, Any], on_live: Callable[[Room, bool], Any], server: ws.Server) -> Room:
+        """Rebuild a durable room from *log* (its first entry a :class:`Meta`) on
+        this process and run its game over the logged inputs, nothing sent, until
+        it catches up: then the connections of *attach* (seat -> socket) are
+        seated again, ``on_live(room, diverged)`` is called, and the game goes on
+        live.  The cluster backend calls it when it adopts a room."""
+        meta = log.meta()
+        if meta is None:
+            raise ValueError("a log without its room: nothing to adopt")
+        key = LobbyKey(*meta.key)
+        players = []
+        for seat in meta.seats:
+            player = Player(seat.seat, seat.name, seat.identity, None, nonce=seat.nonce)
+            player.where = (seat.edge, seat.conn)
+            players.append(player)
+        room = self._room(meta.room_id, key, players, server, log, meta.seed)
+        room.replay(1, attach, on_live)
+        room.task = server.spawn(self._run(room))
         return room
 
     async def _run(self, room: Room) -> None:
@@ -323,6 +363,10 @@ class Lobby:
             # A time-out the game did not handle is still a result, not a crash.
             player = exc.player
             result = {"reason": "flag_fell" if exc.flagged else "timeout", "player": player.info() if isinstance(player, Player) else None}
+        except RoomMoved:
+            pass  # this process lost the room: another carries it on
+        except GameDiverged:
+            code, reason = CloseCode.INTERNAL_ERROR, DIVERGED
         except BaseExceptionGroup as errors:
             # A TaskGroup in the game reports a player leaving as a group of Closed.
             closed = closed_in_group(errors)
@@ -335,6 +379,9 @@ class Lobby:
             code, reason = CloseCode.GOING_AWAY, "server shutting down"
             detail = self._ending.pop(room.id, None)
             if detail is None:
+                # Shutting down: a backend that can hand the room to another process does.
+                if not room.moved and not room.ended:
+                    self.backend.hand_over(room)
                 raise
             # end_room cancelled the game: the room ends, the task does not fail.
             code, reason, result = CloseCode.NORMAL_CLOSURE, "game over", {"reason": OPERATOR_ENDED, "detail": detail}
@@ -345,13 +392,14 @@ class Lobby:
             logger.exception("error in game %s of room %s", self.__name__, room.id)
             code, reason = CloseCode.INTERNAL_ERROR, "internal error"
         finally:
-            self._games.pop(room.id, None)
             self._ending.pop(room.id, None)
-            self._room_ended(RoomEnd(self.name, room, result, code, reason, time.time()))
-            room.end(result, code, reason)
-            self.backend.remove_room(room)
-            if code == CloseCode.NORMAL_CLOSURE:
-                self.results.append((room.id, result))
+            # A room this process lost (a handover, a lost lease) is not ended here.
+            if not room.moved:
+                self._room_ended(RoomEnd(self.name, room, result, code, reason, time.time()))
+                room.end(result, code, reason)
+                self.backend.remove_room(room)
+                if code == CloseCode.NORMAL_CLOSURE:
+                    self.results.append((room.id, result))
 
     def add_end_callback(self, callback: Callable[[RoomEnd], Any]) -> None:
         """Call ``callback(end)`` (a :class:`rooms.RoomEnd`) whenever a room of this
@@ -433,6 +481,8 @@ class Lobby:
             if not self.allow_spectators or room is None or room.ended:
                 return _NO_RUNNING_ROOM
             return Admission(room, None)
+        if isinstance(entry, Claim):
+            return self._claim(room, entry)
         token = self.tokens.verify(entry.token)
         if token is None or token.room_id != room_id:
             return _INVALID_TOKEN
@@ -441,6 +491,18 @@ class Lobby:
             return found
         self.stats.reconnected()
         return Admission(found[0], found[1])
+
+    def _claim(self, room: Room | None, claim: Claim) -> Admission | Refusal:
+        """A player matched into *room* while its process was cut off: the seat
+        its ticket was given, with the ``matched`` it never got."""
+        if room is None or room.ended:
+            return Refusal("unknown_room", "this room is over or unknown")
+        for player in room.players:
+            if player.where[1] == claim.ticket and not player.gone and self.reconnect:
+                token = self.tokens.sign(room.id, player.seat, player.nonce)
+                everyone = [p.info() for p in room.players]
+                return Admission(room, player, wire.matched(room.id, player.seat, token, self.reconnect, everyone))
+        return Refusal("seat_unavailable", "this seat is no longer held")
 
     def _check_seat(self, room: Room | None, token: SeatToken) -> tuple[Room, Player] | Refusal:
         """The player a verified seat *token* may take back, or why not."""
@@ -477,8 +539,9 @@ class Lobby:
         and everyone gets ``ended`` with the result ``{"reason":
         "ended_by_operator", "detail": detail}`` and close 1000.  False if no
         such room runs here."""
-        task = self._games.get(room_id)
-        if task is None or task.done():
+        room = self.room(room_id)
+        task = room.task if room is not None else None
+        if task is None or task.done() or room is None or room.moved:
             return False
         self._ending[room_id] = detail
         task.cancel()
@@ -499,7 +562,17 @@ class Lobby:
 
 
 _INVALID_TOKEN = Refusal("invalid_token", "invalid seat token")
+DIVERGED = "room could not be resumed: game is not deterministic"
 _NO_RUNNING_ROOM = Refusal("unknown_room", "no running room with this id")
+
+
+def _storable(identity: Any) -> Any:
+    """*identity* as the log can store it (msgpack): itself, or its name."""
+    try:
+        pack([identity])
+        return identity
+    except (TypeError, ValueError):
+        return {"name": str(identity.get("name") if isinstance(identity, dict) else identity)}
 
 
 def _player_left(exc: ws.Closed) -> dict[str, Any]:

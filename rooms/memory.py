@@ -19,6 +19,7 @@ import ws
 
 from . import wire
 from .backend import Backend, Elsewhere, Entrant, Entry, Hosted, LobbyView, Refusal, Seat
+from .log import Kind, Meta, RoomLog
 from .matching import Bands, LobbyKey, Matchmaker, Ticket
 from .room import Room
 
@@ -35,12 +36,15 @@ class MemoryBackend(Backend):
     """Tickets in a :class:`Matchmaker`, rooms in a dict: one lobby, one process.
 
     A lobby builds its own (``MemoryBackend(n, bands=...)``) unless given one;
-    one backend serves one lobby (``ValueError`` for a second).
+    one backend serves one lobby (``ValueError`` for a second).  ``log=True``
+    keeps an input log per room, in memory (``room.log``): the match's record,
+    and a check of the determinism contract; nothing survives this process.
     """
 
-    __slots__ = ("_matchmaker", "_rooms", "_lobby", "_tick")
+    __slots__ = ("_matchmaker", "_rooms", "_lobby", "_tick", "log")
 
-    def __init__(self, n: int, *, bands: Bands | None = None) -> None:
+    def __init__(self, n: int, *, bands: Bands | None = None, log: bool = False) -> None:
+        self.log = log
         self._matchmaker = Matchmaker(n, bands=bands)
         self._rooms: dict[str, Room] = {}
         self._lobby: LobbyView | None = None
@@ -136,6 +140,13 @@ class MemoryBackend(Backend):
         return self._lobby
 
     # ------------------------------------------------------------------ rooms
+
+    def open_log(self, lobby: LobbyView, meta: Meta, *, required: bool = False) -> RoomLog | None:
+        if not (self.log or required):
+            return None
+        log = RoomLog()
+        log.record([Kind.OPEN.value, meta.to_list()])
+        return log
 
     def add_room(self, lobby: LobbyView, room: Room) -> None:
         self._rooms[room.id] = room

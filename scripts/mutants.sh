@@ -27,11 +27,11 @@ mutant 1009-to-1002 ws/protocol.py '0,/raise PayloadTooBig(f"message exceeds/s//
 mutant mac-startswith rooms/tokens.py 's/if not hmac.compare_digest(mac, self._mac(f"{room_id}.{seat}.{nonce}")):/if not self._mac(f"{room_id}.{seat}.{nonce}").startswith(mac):/' tests/rooms/test_tokens.py tests/rooms/test_room.py
 mutant grace-doubled rooms/room.py 's/call_later(self.reconnect, self._expire/call_later(self.reconnect * 2, self._expire/' tests/rooms/test_room.py
 mutant grace-plus-0.25 rooms/room.py 's/call_later(self.reconnect, self._expire/call_later(self.reconnect + 0.25, self._expire/' tests/rooms/test_room.py
-mutant increment-on-timeout rooms/room.py 's/clock.stop(increment=moved)/clock.stop(increment=True)/' tests/rooms/test_room.py
+mutant increment-on-timeout rooms/turns.py 's/clock.stop(increment=moved)/clock.stop(increment=True)/' tests/rooms/test_room.py tests/rooms/test_turns.py
 mutant broadcast-to-closing ws/connection.py 's/^        if sock.closed:$/        if sock.disconnected:/' tests/ws/test_connection.py tests/ws/test_contract.py
 S=rooms/cluster/scripts.py
 R="tests/rooms/test_redis_matching.py tests/rooms/test_redis_differential.py"
 mutant lua-newest-first $S "s/    local ids = redis.call('ZRANGE', qk, 0, -1)/    local ids = redis.call('ZREVRANGE', qk, 0, -1)/" $R
 mutant lua-fill-from-the-end $S "s/    for j = i + 1, #ids do/    for j = #ids, i + 1, -1 do/" $R
-mutant lua-join-guard-removed $S "/if redis.call('EXISTS', tk) == 1 then return {0, redis.call('HGET', tk, 'at') or ''} end/d" $R
+mutant lua-join-guard-removed $S "/^if redis.call('EXISTS', tk) == 1 then$/,/^end$/d" $R
 exit $survived

@@ -9,10 +9,16 @@ like a :class:`ws.WebSocket`: same sends, reads, close codes and close
 callbacks.  :class:`Bridges` keeps both sides' registries and handles the
 bus messages between them (INPUT and EXIT to the host, OUTPUT and CLOSE to
 the edge).
+
+A durable room can change host (its host died, or handed it over): the edge
+keeps its players connected, holds what they send meanwhile, and follows the
+room to its new host when told (MOVED; MOVING from a host handing it over).
 """
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import logging
 from collections.abc import Generator
 from typing import Any
@@ -34,6 +40,9 @@ logger = logging.getLogger("rooms.redis")
 
 _HOST_LOST = "room host lost"
 _MAX_BUFFER = 2**20  # an edge closes a slow client (1013) beyond this, as a room does
+_MAX_HELD = 1000  # messages held for a room between hosts
+_WATCH_AGAIN = "room moved to another server: watch again"
+_RECONNECT = "room moved to another server: reconnect with your seat token"
 
 
 # ---------------------------------------------------------------------- the host's view of a remote player
@@ -132,29 +141,38 @@ class RemoteSocket(RelayedSocket):
 
 @attrs.define(slots=True, eq=False)
 class Bridge:
-    """A player of this process (the edge) seated in a room hosted by *host*."""
+    """A player of this process (the edge) seated in a room hosted by *host*
+    (``None`` while a durable room moves between hosts: what the player sends
+    is held until it has a new one)."""
 
     sock: ws.MessageSocket = attrs.field(repr=False)
-    host: str
+    host: str | None
     conn_id: str
     room_id: str
     host_lost: bool = False
+    durable: bool = False  # the room can change host
+    player: bool = True  # a seated player (False: a spectator)
+    held: collections.deque[str | bytes] = attrs.field(factory=collections.deque, repr=False)
+    timer: asyncio.TimerHandle | None = attrs.field(default=None, repr=False)
 
 
 class Bridges:
     """The host side (``RemoteSocket`` per conn id) and the edge side (``Bridge``
     per conn id) of every bridged player of this process."""
 
-    __slots__ = ("_bus", "_remote", "_bridges")
+    __slots__ = ("_bus", "_remote", "_bridges", "adopt_wait")
 
-    def __init__(self, bus: Bus) -> None:
+    def __init__(self, bus: Bus, adopt_wait: float = 15.0) -> None:
         self._bus = bus
+        self.adopt_wait = adopt_wait  # seconds an edge waits for a room's new host
         self._remote: dict[str, RemoteSocket] = {}  # host side: conn id -> socket
         self._bridges: dict[str, Bridge] = {}  # edge side: conn id -> bridge
         bus.handle(Kind.INPUT, self._on_input)
         bus.handle(Kind.EXIT, self._on_exit)
         bus.handle(Kind.OUTPUT, self._on_output)
         bus.handle(Kind.CLOSE, self._on_close)
+        bus.handle(Kind.MOVING, self._on_moving)
+        bus.handle(Kind.MOVED, self._on_moved)
 
     @property
     def remote_count(self) -> int:
@@ -168,7 +186,7 @@ class Bridges:
 
     def peers(self) -> set[str]:
         """The processes we share a bridged player with."""
-        return {b.host for b in self._bridges.values()} | {s.edge for s in self._remote.values()}
+        return {b.host for b in self._bridges.values() if b.host is not None} | {s.edge for s in self._remote.values()}
 
     # ------------------------------------------------------------------ host side
 
@@ -191,6 +209,17 @@ class Bridges:
                 del self._remote[conn_id]
                 sock.gone(sock.close_code or CloseCode.NORMAL_CLOSURE, sock.close_reason)
 
+    def drop_room(self, room_id: str, *, moving_from: str | None = None) -> None:
+        """Room *room_id* no longer runs here (it moved): forget its remote
+        players without closing them; with *moving_from*, tell their edges to
+        hold on for its next host."""
+        for conn_id, sock in list(self._remote.items()):
+            if sock.room_id == room_id:
+                del self._remote[conn_id]
+                if moving_from is not None:
+                    self._bus.send(sock.edge, Kind.MOVING, conn_id, moving_from)
+                sock.gone(CloseCode.SERVICE_RESTART, "room moved")
+
     def _on_input(self, conn_id: str, payload: str | bytes) -> None:
         sock = self._remote.get(conn_id)
         if sock is not None:
@@ -203,10 +232,12 @@ class Bridges:
 
     # ------------------------------------------------------------------ edge side
 
-    def bridge(self, sock: ws.MessageSocket, host: str, conn_id: str, room_id: str) -> Bridge:
+    def bridge(
+        self, sock: ws.MessageSocket, host: str, conn_id: str, room_id: str, *, durable: bool = False, player: bool = True
+    ) -> Bridge:
         """Register *sock* as player *conn_id* of room *room_id* on *host*: from
         now on what the host sends it is written to it."""
-        bridge = self._bridges[conn_id] = Bridge(sock, host, conn_id, room_id)
+        bridge = self._bridges[conn_id] = Bridge(sock, host, conn_id, room_id, durable=durable, player=player)
         return bridge
 
     def unbridge(self, conn_id: str) -> Bridge | None:
@@ -219,22 +250,29 @@ class Bridges:
 
     async def relay(self, bridge: Bridge) -> None:
         """Forward what the player sends, in order, until the connection ends."""
-        sock, host, conn_id = bridge.sock, bridge.host, bridge.conn_id
+        sock, conn_id = bridge.sock, bridge.conn_id
         bus = self._bus
         try:
             while True:
                 message = await sock
                 if message.is_text or message.is_data:
-                    bus.send(host, Kind.INPUT, conn_id, str(message) if message.is_text else bytes(message))  # type: ignore[call-overload]  # a DataMessage is bytes
+                    payload = str(message) if message.is_text else bytes(message)  # type: ignore[call-overload]  # a DataMessage is bytes
+                    if bridge.host is None:
+                        if len(bridge.held) < _MAX_HELD:
+                            bridge.held.append(payload)  # the room is between hosts
+                        continue
+                    bus.send(bridge.host, Kind.INPUT, conn_id, payload)
                     if not bus.drained:
                         await bus.wait_drained()  # Redis is slow or away: stop reading this client
         except ws.Closed:
             pass
         finally:
             self._bridges.pop(conn_id, None)
-            if not bridge.host_lost:
+            if bridge.timer is not None:
+                bridge.timer.cancel()
+            if not bridge.host_lost and bridge.host is not None:
                 code = sock.close_code if sock.close_code is not None else 1006
-                bus.send(host, Kind.EXIT, conn_id, code, sock.close_reason)
+                bus.send(bridge.host, Kind.EXIT, conn_id, code, sock.close_reason)
 
     def _on_output(self, conn_id: str, payload: str | bytes) -> None:
         bridge = self._bridges.get(conn_id)
@@ -261,15 +299,78 @@ class Bridges:
 
     def peer_lost(self, peer: str) -> None:
         """*peer* is dead (or we are cut off from it): its players leave our rooms
-        as a lost connection (1006); our players in its rooms get ``ended`` and 1012."""
+        as a lost connection (1006); our players in its durable rooms wait for
+        the room's next host, its spectators are told to watch again, and our
+        players in its other rooms get ``ended`` and 1012."""
         for conn_id, sock in list(self._remote.items()):
             if sock.edge == peer:
                 del self._remote[conn_id]
                 sock.gone(CloseCode.ABNORMAL_CLOSURE, "node lost")
         for bridge in list(self._bridges.values()):
             if bridge.host == peer and not bridge.host_lost:
+                if bridge.durable and bridge.player:
+                    self._hold(bridge)
+                elif bridge.durable:
+                    bridge.host_lost = True
+                    bridge.sock.close(CLOSE_CODES["host_lost"], _WATCH_AGAIN)
+                else:
+                    self._host_lost(bridge)
+
+    def cut_off(self) -> None:
+        """This process was taken for dead (its key expired): every bridge is
+        broken.  Remote players leave our rooms as a lost connection; our players
+        of durable rooms reconnect (1012, their seat token still works), those of
+        other rooms get ``ended`` and 1012."""
+        for conn_id, sock in list(self._remote.items()):
+            del self._remote[conn_id]
+            sock.gone(CloseCode.ABNORMAL_CLOSURE, "node lost")
+        for bridge in list(self._bridges.values()):
+            if bridge.host_lost:
+                continue
+            if bridge.durable:
                 bridge.host_lost = True
-                client = bridge.sock
-                if not client.closed:
-                    client.text(codec.encode_text(wire.ended(bridge.room_id, error=_HOST_LOST)))
-                client.close(CLOSE_CODES["host_lost"], _HOST_LOST)
+                bridge.sock.close(CLOSE_CODES["host_lost"], _RECONNECT if bridge.player else _WATCH_AGAIN)
+            else:
+                self._host_lost(bridge)
+
+    def _host_lost(self, bridge: Bridge) -> None:
+        bridge.host_lost = True
+        client = bridge.sock
+        if not client.closed:
+            client.text(codec.encode_text(wire.ended(bridge.room_id, error=_HOST_LOST)))
+        client.close(CLOSE_CODES["host_lost"], _HOST_LOST)
+
+    def _hold(self, bridge: Bridge) -> None:
+        """The room of *bridge* is between hosts: hold on for ``adopt_wait`` seconds."""
+        bridge.host = None
+        if bridge.timer is None:
+            bridge.timer = asyncio.get_running_loop().call_later(self.adopt_wait, self._gave_up, bridge)
+
+    def _gave_up(self, bridge: Bridge) -> None:
+        bridge.timer = None
+        if bridge.host is None and self._bridges.get(bridge.conn_id) is bridge:
+            self._host_lost(bridge)
+
+    def _on_moving(self, conn_id: str, old_host: str) -> None:
+        """The host of *conn_id*'s room hands it over: hold on for the next one."""
+        bridge = self._bridges.get(conn_id)
+        if bridge is not None and bridge.host == old_host:
+            if bridge.player:
+                self._hold(bridge)
+            else:
+                bridge.host_lost = True
+                bridge.sock.close(CLOSE_CODES["host_lost"], _WATCH_AGAIN)
+
+    def _on_moved(self, conn_id: str, new_host: str) -> None:
+        """*conn_id*'s room is hosted by *new_host* now: follow it there."""
+        bridge = self._bridges.get(conn_id)
+        if bridge is None or bridge.sock.closed:
+            self._bus.send(new_host, Kind.EXIT, conn_id, CloseCode.ABNORMAL_CLOSURE, "")  # gone meanwhile
+            return
+        bridge.host = new_host
+        bridge.host_lost = False
+        if bridge.timer is not None:
+            bridge.timer.cancel()
+            bridge.timer = None
+        while bridge.held:
+            self._bus.send(new_host, Kind.INPUT, conn_id, bridge.held.popleft())

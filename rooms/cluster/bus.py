@@ -47,6 +47,8 @@ class Kind(str, enum.Enum):
     REPLY = "rp"  # host -> edge: the answer to a REQUEST
     ADMIN = "ad"  # the admin page's process -> any: a snapshot or an action (rooms.cluster.admin)
     ADMIN_REPLY = "ar"  # the answer to an ADMIN
+    MOVING = "mg"  # old host -> edge: the room is being handed over; hold on (conn id, old host)
+    MOVED = "mv"  # new host -> edge: the room is hosted here now (conn id, new host)
 
 
 class Notice(str, enum.Enum):

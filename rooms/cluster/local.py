@@ -28,12 +28,23 @@ class HostedRoom:
 class Local:
     """The lobbies and hosted rooms of this process, and the server that owns its tasks."""
 
-    __slots__ = ("server", "_lobbies", "_rooms")
+    __slots__ = ("server", "_lobbies", "_rooms", "durable", "adopting")
 
-    def __init__(self) -> None:
+    def __init__(self, durable: bool = True) -> None:
         self.server: ws.Server | None = None
         self._lobbies: dict[str, LobbyView] = {}
         self._rooms: dict[str, HostedRoom] = {}
+        self.durable = durable  # the backend keeps room logs
+        self.adopting: set[str] = set()  # rooms being replayed here (not yet live)
+
+    def is_durable(self, lobby: LobbyView) -> bool:
+        """Whether the rooms of *lobby* keep a log (and so can change host)."""
+        return self.durable and lobby.durable is not False
+
+    @property
+    def draining(self) -> bool:
+        """The server is shutting down: no new rooms, no adoptions."""
+        return self.server is not None and self.server.closing
 
     def attach(self, lobby: LobbyView) -> None:
         """Register *lobby*; ``ValueError`` if another has its name."""

@@ -4,7 +4,10 @@
 It wires the parts together and runs their loops: the :class:`Store` (the
 Redis connection), the :class:`Bus` (inbox and outbox), :class:`Presence`,
 :class:`Queues`, :class:`Bridges` and :class:`Requests`; each does one job and
-they call each other only through public methods.
+they call each other only through public methods.  Durable rooms: the
+:class:`~.log.RedisLog` of each room hosted here, :class:`~.adopt.Adoptions`
+of rooms whose host is gone, and the handover of this process's rooms when
+it drains or loses its lease.
 """
 
 from __future__ import annotations
@@ -17,22 +20,29 @@ import socket
 from typing import Any
 
 import ws
+from ws.closecodes import CloseCode
 
-from ..backend import Backend, Elsewhere, Entry, Hosted, LobbyView, Refusal
+from ..backend import Backend, Claim, Elsewhere, Entry, Hosted, LobbyView, Refusal
+from ..log import Kind, Meta
 from ..matching import LobbyKey, Ticket
 from ..room import Room
 from .admin import ClusterAdmin
-from .bridge import Bridge, Bridges
+from .adopt import Adoptions
+from .bridge import Bridge, Bridges, RemoteSocket
 from .bus import Bus
 from .local import Local
+from .log import RedisLog
 from .presence import Presence
-from .queues import Queues
-from .requests import Requests
+from .queues import Queues, Waiter
+from .requests import MOVING, Requests
 from .store import HAVE_REDIS, REDIS_ERRORS, Store
 
 __all__ = ["RedisBackend"]
 
 logger = logging.getLogger("rooms.redis")
+
+_MOVED = "room moved to another server: reconnect with your seat token"
+_WATCH_AGAIN = "room moved to another server: watch again"
 
 
 class RedisBackend(Backend):
@@ -51,6 +61,14 @@ class RedisBackend(Backend):
     which must be the same on every process.  The backend starts with the first
     request (or ``await backend.start(server)``); its tasks are owned by the
     server and end when the server closes.
+
+    ``durable`` (default True): every room keeps an input log in Redis and
+    survives its host (a lobby can opt out with ``durable=False``); the rooms
+    of a process that dies are adopted by another within about ``node_ttl +
+    heartbeat`` seconds plus the replay.  ``drain_timeout``: how long
+    ``server.close()`` waits for this process's rooms to be handed over.
+    ``adopt_wait``: how long a player connected here waits for a room that
+    lost its host to be adopted before being told it ended.
     """
 
     def __init__(
@@ -60,9 +78,12 @@ class RedisBackend(Backend):
         prefix: str = "rooms:",
         node_id: str | None = None,
         heartbeat: float = 1.0,
-        node_ttl: float = 5.0,
+        node_ttl: float = 3.0,
         secret: bytes | str | None = None,
         request_timeout: float = 5.0,
+        durable: bool = True,
+        drain_timeout: float = 30.0,
+        adopt_wait: float | None = None,
     ) -> None:
         if not HAVE_REDIS:
             raise RuntimeError("RedisBackend needs the redis package: pip install 'wsrooms[redis]'")
@@ -75,20 +96,26 @@ class RedisBackend(Backend):
         self.heartbeat = heartbeat
         self.node_ttl = node_ttl
         self.request_timeout = request_timeout
+        self.durable = durable
+        self.drain_timeout = drain_timeout
+        self._logs: dict[str, RedisLog] = {}  # durable rooms hosted here
+        self._handovers: set[asyncio.Task[None]] = set()
         self._started: asyncio.Future[None] | None = None
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         block_ms = max(50, int(min(heartbeat, 1.0) * 1000))  # the inbox's blocking reads
         self._store = store = Store(url, prefix, self.node, self.instance, block_ms=block_ms)
-        self._local = Local()
+        self._local = Local(durable)
         self._bus = Bus(store, self._should_stop)
-        self._bridges = Bridges(self._bus)
+        self._bridges = Bridges(self._bus, adopt_wait if adopt_wait is not None else 3 * node_ttl + 10.0)
         self._requests = Requests(self._bus, self._bridges, self._local, self.node, request_timeout)
         self._queues = Queues(store, self._bus, self._bridges, self._local, self._should_stop)
+        self._queues.on_matched_away = self._matched_away
+        self._adoptions = Adoptions(store, self._bus, self._bridges, self._local, self._adopted, self._lost)
         self._presence = Presence(
             store,
             self._bus,
-            _Members(store, self._bus, self._bridges, self._requests, self._queues, self._local),
+            _Members(self),
             self._should_stop,
             heartbeat=heartbeat,
             node_ttl=node_ttl,
@@ -190,7 +217,8 @@ class RedisBackend(Backend):
         server = self._local.server
         if server is not None and server.closing:
             bridges = self._bridges
-            if not (len(self._queues) or len(self._local) or bridges.bridged_count or bridges.remote_count or len(self._bus)):
+            busy = len(self._queues) or len(self._local) or bridges.bridged_count or bridges.remote_count or len(self._bus)
+            if not (busy or self._handovers):
                 self._stopping = True
         return self._stopping
 
@@ -220,6 +248,8 @@ class RedisBackend(Backend):
         cancelled blocking read can hang in the client), then leave the cluster,
         so others see this node go at once rather than after node_ttl."""
         await asyncio.sleep(0.05)
+        if self._handovers:  # rooms handed over: their last entries and release first
+            await asyncio.wait(set(self._handovers), timeout=self.drain_timeout)
         self._stopping = True
         self._wake_all()
         await asyncio.wait(tasks, timeout=self._store.block_ms / 1000 + 1.5)
@@ -243,14 +273,21 @@ class RedisBackend(Backend):
     def waiting_count(self, lobby: LobbyView) -> int:
         return self._queues.count(lobby)
 
-    def add_room(self, lobby: LobbyView, room: Room) -> None:
-        self._local.add(lobby, room)
-
     def remove_room(self, room: Room) -> None:
         """A room hosted here ended: forget it here and in Redis."""
         self._local.remove(room.id)
         self._bridges.room_over(room.id)
         store = self._store
+        log = self._logs.pop(room.id, None)
+        if log is not None:
+
+            async def drop() -> None:  # after its last entries; only while it is ours
+                await log.close()
+                if not log.lost:
+                    await store.scripts["DROP"](args=[store.prefix, room.id, store.node, str(log.epoch)])
+
+            self._track(drop())
+            return
         room_key, hosted = store.key("room:" + room.id), store.key("nr:" + self.node)
 
         async def forget(pipe: Any) -> None:
@@ -266,14 +303,19 @@ class RedisBackend(Backend):
         hosted = self._local.get(room_id)
         if hosted is not None and hosted.lobby is lobby:
             return Hosted(hosted.room)
+        if room_id in self._local.adopting:
+            return MOVING
         store = self._store
         try:
             host = await store.r.hget(store.key("room:" + room_id), "host")
+            alive = bool(host) and bool(await store.r.exists(store.key("node:" + host.decode())))
         except REDIS_ERRORS as exc:
             store.failed(exc)
             return Refusal("unavailable", "the cluster is unreachable; try again shortly")
         if host is None or host.decode() == self.node:
             return None
+        if not alive:
+            return MOVING  # its host is gone (or handed it over): it is being adopted
         return Elsewhere(room_id, host.decode())
 
     async def request_seat(self, lobby: LobbyView, sock: ws.MessageSocket, where: Elsewhere, entry: Entry) -> Bridge | Refusal:
@@ -284,52 +326,145 @@ class RedisBackend(Backend):
             raise TypeError(f"not a bridge of this backend: {handle!r}")
         await self._bridges.relay(handle)
 
+    # ------------------------------------------------------------------ durable rooms
+
+    def open_log(self, lobby: LobbyView, meta: Meta, *, required: bool = False) -> RedisLog | None:
+        if not self._local.is_durable(lobby):
+            if required:
+                raise ValueError("this RedisBackend was built with durable=False")
+            return None
+        log = RedisLog(self._store, meta.room_id, 1)
+        log.record([Kind.OPEN.value, meta.to_list()])
+        return log
+
+    def locate(self, sock: Any) -> tuple[str, str]:
+        if isinstance(sock, RemoteSocket):
+            return (sock.edge, sock.conn_id)
+        return (self.node, "") if isinstance(sock, ws.WebSocket) else ("", "")
+
+    def add_room(self, lobby: LobbyView, room: Room) -> None:
+        self._local.add(lobby, room)
+        log = room.log
+        if isinstance(log, RedisLog):
+            log.on_lost = lambda: self._lost(room)
+            self._logs[room.id] = log
+
+    def _adopted(self, lobby: LobbyView, room: Room, log: RedisLog) -> None:
+        """A room adopted here went live."""
+        self._local.add(lobby, room)
+        self._logs[room.id] = log
+
+    def hand_over(self, room: Room) -> bool:
+        """Draining: stop *room* here and release it for another process to adopt."""
+        log = self._logs.get(room.id)
+        if log is None or log.lost:
+            return False
+        self._stop(room, moving=True)
+        store = self._store
+
+        async def release() -> None:
+            await log.close()
+            try:
+                await store.scripts["RELEASE"](args=[store.prefix, room.id, store.node, str(log.epoch)])
+            except REDIS_ERRORS:
+                pass
+
+        self._track(release())
+        return True
+
+    def _lost(self, room: Room) -> None:
+        """This process lost *room*'s lease: stop it here without a word to anyone
+        but our own players (1012: reconnect, the seat token still works)."""
+        if not room.moved:
+            self._stop(room, moving=False)
+
+    def _stop(self, room: Room, *, moving: bool) -> None:
+        self._logs.pop(room.id, None)
+        self._local.remove(room.id)
+        room.stop()
+        self._bridges.drop_room(room.id, moving_from=self.node if moving else None)
+        for player in room.players:
+            if isinstance(player.sock, ws.WebSocket):
+                player.sock.close(CloseCode.SERVICE_RESTART, _MOVED)
+        for spectator in room.spectators:
+            if isinstance(spectator.sock, ws.WebSocket):
+                spectator.sock.close(CloseCode.SERVICE_RESTART, _WATCH_AGAIN)
+
+    def _track(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._handovers.add(task)
+        task.add_done_callback(self._handovers.discard)
+
+    async def _matched_away(self, w: Waiter, room_id: str) -> None:
+        """*w*'s ticket was matched while this process was cut off: claim its seat
+        from the room's host, or queue it again if that fails."""
+        where = await self.find_room(w.lobby, room_id)
+        if isinstance(where, Elsewhere) and not w.entrant.sock.closed:
+            handle = await self._requests.request(w.lobby, w.entrant.sock, where, Claim(w.tid))
+            if isinstance(handle, Bridge):
+                w.entrant.bridged(handle)
+                return
+        self._queues.queue_again(w)
+
 
 class _Members:
     """What presence asks of the rest of the node (:class:`Members`): peers,
-    their loss, an eviction, the end of an outage, the band ticks."""
+    their loss, an eviction, the end of an outage, the band ticks, each beat."""
 
-    __slots__ = ("_store", "_bus", "_bridges", "_requests", "_queues", "_local")
+    __slots__ = ("_b",)
 
-    def __init__(self, store: Store, bus: Bus, bridges: Bridges, requests: Requests, queues: Queues, local: Local) -> None:
-        self._store = store
-        self._bus = bus
-        self._bridges = bridges
-        self._requests = requests
-        self._queues = queues
-        self._local = local
+    def __init__(self, backend: RedisBackend) -> None:
+        self._b = backend
 
     def peers(self) -> set[str]:
         """The processes we share a bridged player or a pending request with."""
-        return self._bridges.peers() | self._requests.peers()
+        b = self._b
+        return b._bridges.peers() | b._requests.peers()
 
     def peer_lost(self, peer: str) -> None:
         """*peer* is dead (or we are cut off from it): end what we share with it."""
-        logger.warning("node %s: node %s is gone", self._store.node, peer)
-        self._bridges.peer_lost(peer)
-        self._requests.peer_lost(peer)
-        self._bus.drop_for(peer)
+        b = self._b
+        logger.warning("node %s: node %s is gone", b.node, peer)
+        b._bridges.peer_lost(peer)
+        b._requests.peer_lost(peer)
+        b._bus.drop_for(peer)
 
     async def evicted(self) -> None:
-        """Our key had expired (Redis restarted, or we were cut off longer than
-        node_ttl): the others treat us as dead, so every bridge is broken; our
-        waiting players are queued again and our rooms registered again."""
-        store, node = self._store, self._store.node
-        self._bus.rewind()
-        for peer in self._bridges.peers():
-            self.peer_lost(peer)
-        pipe = store.r.pipeline(transaction=False)
-        for hosted in self._local.hosted():
-            pipe.hset(store.key("room:" + hosted.room.id), mapping={"host": node, "lobby": hosted.lobby.name})
-            pipe.sadd(store.key("nr:" + node), hosted.room.id)
-        await pipe.execute()
-        self._queues.forget_joins()
-        await self._queues.requeue()
+        """Our key had expired (we were paused or cut off longer than node_ttl, or
+        Redis restarted): the others took us for dead and may have adopted our
+        rooms, so we give every room up.  Durable rooms stop here silently and are
+        released (a no-op for those adopted already); the others end with 1012,
+        as their players elsewhere were told.  Nothing is registered again."""
+        b = self._b
+        b._bus.rewind()
+        for peer in b._bridges.peers() | b._requests.peers():
+            b._requests.peer_lost(peer)
+            b._bus.drop_for(peer)
+        b._bridges.cut_off()
+        for hosted in b._local.hosted():
+            room = hosted.room
+            log = b._logs.get(room.id)
+            if log is None:
+                room.end(None, CloseCode.SERVICE_RESTART, "room host lost")
+                continue
+            b._stop(room, moving=False)
+            store = b._store
+            await store.scripts["RELEASE"](args=[store.prefix, room.id, store.node, str(log.epoch)])
+        b._queues.forget_joins()
+        await b._queues.requeue()
 
     async def resumed(self) -> None:
         """Redis is back: queue our waiting players again."""
-        await self._queues.requeue()
+        await self._b._queues.requeue()
 
     async def tick(self) -> None:
         """Re-match the rated queues of our players."""
-        await self._queues.tick()
+        await self._b._queues.tick()
+
+    async def beat(self) -> None:
+        """After each heartbeat: mark the clocks of our durable rooms, claim orphans."""
+        b = self._b
+        for hosted in b._local.hosted():
+            if hosted.room.id in b._logs:
+                hosted.room.mark()
+        await b._adoptions.claim()

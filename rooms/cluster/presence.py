@@ -44,6 +44,9 @@ class Members(Protocol):
     async def tick(self) -> None:
         """Re-match the rated queues (bands widen with time)."""
 
+    async def beat(self) -> None:
+        """After each heartbeat: durable rooms' clock marks, adoptions."""
+
 
 class Presence:
     """Heartbeat, sweep and peer checks for node ``store.node``."""
@@ -89,6 +92,7 @@ class Presence:
                         store.recovered()
                         await self._members.resumed()
                     await self._check_peers()
+                    await self._members.beat()
                 await self._members.tick()
                 backoff = delay
             except REDIS_ERRORS as exc:
@@ -113,7 +117,13 @@ class Presence:
                 secret = await store.r.get(store.key("secret"))
             self.secret = secret
         if old is not None and old.decode() != store.instance:
-            logger.error("node %s: another process uses the same node id (%s)", store.node, old.decode())
+            if not self._registered:
+                # A previous run of this node id died (kill -9) before its key expired:
+                # what it held is a dead node's (its durable rooms go to adoption).
+                logger.warning("node %s: taking over from a previous run (%s)", store.node, old.decode())
+                await store.scripts["TAKEOVER"](args=[store.prefix, store.node])
+            else:
+                logger.error("node %s: another process uses the same node id (%s)", store.node, old.decode())
         if old is None and self._registered:
             logger.warning("node %s: evicted from the cluster (Redis restarted or unreachable too long)", store.node)
             await self._members.evicted()

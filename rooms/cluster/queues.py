@@ -16,7 +16,7 @@ import asyncio
 import itertools
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, cast
 
 from ws.closecodes import CloseCode
@@ -56,7 +56,7 @@ def _jsonable(identity: Any) -> Any:
 class Waiter:
     """A player of this process waiting in a cluster queue."""
 
-    __slots__ = ("lobby", "ticket", "entrant", "queue", "at", "joined", "number")
+    __slots__ = ("lobby", "ticket", "entrant", "queue", "at", "joined", "number", "again")
 
     def __init__(self, lobby: LobbyView, ticket: Ticket, number: int) -> None:
         self.lobby = lobby
@@ -66,10 +66,12 @@ class Waiter:
         self.at = ""  # join time in Redis (kept so a re-queue keeps the place)
         self.joined = False  # Redis knows the ticket (False: unknown, queue it again)
         self.number = number  # arrival order on this process
+        self.again = 0  # times queued again under a new id (its first was matched out of reach)
 
     @property
     def tid(self) -> str:
-        return self.ticket.id
+        """The ticket's id in Redis."""
+        return self.ticket.id if not self.again else f"{self.ticket.id}~{self.again}"
 
     @property
     def code(self) -> str | None:
@@ -90,7 +92,7 @@ class Queues:
     """This process's waiting players, their tickets in Redis, and the groups
     they end up in."""
 
-    __slots__ = ("_store", "_bus", "_bridges", "_local", "_should_stop", "_waiting", "_numbers", "_dirty", "_dirty_event")
+    __slots__ = ("_store", "_bus", "_bridges", "_local", "_should_stop", "_waiting", "_numbers", "_dirty", "_dirty_event", "on_matched_away")
 
     def __init__(self, store: Store, bus: Bus, bridges: Bridges, local: Local, should_stop: Callable[[], bool]) -> None:
         self._store = store
@@ -102,6 +104,8 @@ class Queues:
         self._numbers = itertools.count()
         self._dirty: set[str] = set()
         self._dirty_event = asyncio.Event()
+        # (waiter, room id): a ticket was matched while this process was cut off
+        self.on_matched_away: Callable[[Waiter, str], Coroutine[Any, Any, None]] = self._requeue_one
         bus.handle_notice(Notice.GROUP, self._on_group)
         bus.handle_notice(Notice.QUEUE, self._on_queue)
 
@@ -122,7 +126,7 @@ class Queues:
     async def queue(self, lobby: LobbyView, ticket: Ticket) -> None:
         """Queue *ticket* in Redis (or, while Redis is away, tell the player matching is paused)."""
         w = Waiter(lobby, ticket, next(self._numbers))
-        self._waiting[w.tid] = w
+        self._waiting[ticket.id] = w
         if self._store.paused:
             w.tell_paused()
         else:
@@ -147,10 +151,10 @@ class Queues:
             removed = await store.scripts["LEAVE"](args=[store.prefix, w.tid])
         except REDIS_ERRORS as exc:
             store.failed(exc)
-            self._waiting.pop(w.tid, None)  # gone for us; a late group finds it missing
+            self._waiting.pop(w.ticket.id, None)  # gone for us; a late group finds it missing
             return True
         if removed:
-            self._waiting.pop(w.tid, None)
+            self._waiting.pop(w.ticket.id, None)
         return bool(removed)
 
     async def has_key(self, lobby: LobbyView, key: LobbyKey) -> bool | None:
@@ -179,11 +183,12 @@ class Queues:
                     lobby.name,
                     *_band_args(lobby),
                     w.ticket.spread,
+                    "1" if self._local.is_durable(lobby) else "",
                 ]
             )
         except REDIS_ERRORS as exc:
             store.failed(exc)
-            if w.tid in self._waiting:
+            if w.ticket.id in self._waiting:
                 w.tell_paused()
             return
         if status == -1:  # our node key is missing: the next heartbeat sorts it out
@@ -191,7 +196,12 @@ class Queues:
             return
         w.joined = True
         w.at = at.decode() if isinstance(at, bytes) else at
-        if w.tid not in self._waiting:
+        if status == 2:  # matched while this process was cut off: claim that seat
+            w.joined = True
+            self._waiting.pop(w.ticket.id, None)
+            self._local.spawn(self.on_matched_away(w, at.decode() if isinstance(at, bytes) else at))
+            return
+        if w.ticket.id not in self._waiting:
             self._leave_soon(w)  # the player left while the join was on its way
         else:
             self._mark_dirty(w.queue)
@@ -208,6 +218,9 @@ class Queues:
 
     # ------------------------------------------------------------------ outages
 
+    async def _requeue_one(self, w: Waiter, room_id: str) -> None:
+        self.queue_again(w)
+
     def pause(self) -> None:
         """Redis is away: every ticket's state is unknown; tell the players."""
         for w in list(self._waiting.values()):
@@ -222,7 +235,7 @@ class Queues:
     async def requeue(self) -> None:
         """Queue every waiting player again, in their order (a no-op for those Redis knows)."""
         for w in sorted(self._waiting.values(), key=lambda w: w.number):
-            if not w.joined and w.tid in self._waiting and not w.entrant.sock.closed:
+            if not w.joined and w.ticket.id in self._waiting and not w.entrant.sock.closed:
                 await self._join(w)
                 if self._store.paused:
                     return
@@ -233,7 +246,8 @@ class Queues:
         store = self._store
         queues = {w.queue: w.lobby for w in self._waiting.values() if w.joined and w.lobby.bands is not None}
         for queue, lobby in queues.items():
-            await store.scripts["TICK"](args=[store.prefix, queue, lobby.n, lobby.name, *_band_args(lobby)])
+            durable = "1" if self._local.is_durable(lobby) else ""
+            await store.scripts["TICK"](args=[store.prefix, queue, lobby.n, lobby.name, *_band_args(lobby), durable, store.node])
 
     # ------------------------------------------------------------------ groups
 
@@ -247,13 +261,30 @@ class Queues:
         for tid, owner, _data in msg["seats"]:
             if owner != node:
                 continue
-            w = self._waiting.pop(tid, None)
+            w = self._pop(tid)
             if w is None or w.entrant.sock.closed or not w.entrant.waiting:
                 sock = w.entrant.sock if w is not None else None
                 code = sock.close_code if sock is not None and sock.close_code is not None else 1000
                 self._bus.send(host, Kind.EXIT, tid, code, "left while being seated")
                 continue
-            w.entrant.bridged(self._bridges.bridge(w.entrant.sock, host, tid, room_id))
+            w.entrant.bridged(self._bridges.bridge(w.entrant.sock, host, tid, room_id, durable=self._local.is_durable(w.lobby)))
+
+    def _pop(self, tid: str) -> Waiter | None:
+        """The waiter of Redis ticket *tid*, taken out of the waiting list."""
+        w = self._waiting.get(tid.split("~", 1)[0])
+        if w is None or w.tid != tid:
+            return None
+        return self._waiting.pop(w.ticket.id)
+
+    def queue_again(self, w: Waiter) -> None:
+        """*w* was matched into a room it cannot reach: queue it again under a new
+        id, keeping its place."""
+        if w.entrant.sock.closed or not w.entrant.waiting:
+            return
+        w.again += 1
+        w.joined = False
+        self._waiting[w.ticket.id] = w
+        self._local.spawn(self._join(w))
 
     def _host(self, msg: dict[str, Any]) -> None:
         room_id, node, local = msg["room"], self._store.node, self._local
@@ -262,7 +293,7 @@ class Queues:
         for tid, owner, data in msg["seats"]:
             identity = json.loads(data).get("identity")
             if owner == node:
-                w = self._waiting.pop(tid, None)
+                w = self._pop(tid)
                 if w is not None and w.entrant.waiting:
                     seats.append(Seat(identity, w.entrant.sock, w.entrant))
                 else:
@@ -309,6 +340,6 @@ class Queues:
                     store.failed(exc)
                     break
                 for w in mine:
-                    if w.tid not in ids or w.tid not in self._waiting:
+                    if w.tid not in ids or w.ticket.id not in self._waiting:
                         continue
                     w.entrant.send(wire.lobby_status(len(ids), w.lobby.n, ids.index(w.tid) + 1, w.code))

@@ -19,8 +19,9 @@ from typing import Any
 import attrs
 
 import ws
+from ws.closecodes import CloseCode
 
-from ..backend import Elsewhere, Entry, LobbyView, Refusal, Resume, Watch
+from ..backend import Claim, Elsewhere, Entry, LobbyView, Refusal, Resume, Watch
 from .bridge import Bridge, Bridges
 from .bus import Bus, Kind
 from .local import Local
@@ -29,6 +30,7 @@ __all__ = ["Action", "SeatRequest", "SeatReply", "Requests"]
 
 _UNKNOWN_ROOM = Refusal("unknown_room", "this room is over or unknown")
 _NO_ANSWER = Refusal("unavailable", "the room's server did not answer; try again shortly")
+MOVING = Refusal("unavailable", "the room is moving to another server; try again shortly")
 
 
 class Action(str, enum.Enum):
@@ -36,6 +38,7 @@ class Action(str, enum.Enum):
 
     RESUME = "resume"  # take a held seat back with a seat token
     WATCH = "watch"  # watch the room
+    CLAIM = "claim"  # take the seat a ticket was matched to (token: the ticket id)
 
 
 @attrs.frozen(slots=True)
@@ -53,6 +56,8 @@ class SeatRequest:
 
     def entry(self) -> Entry:
         """What the lobby is asked to admit."""
+        if self.action is Action.CLAIM:
+            return Claim(self.token)
         return Resume(self.token) if self.action is Action.RESUME else Watch()
 
 
@@ -74,6 +79,8 @@ class _Pending:
     sock: ws.MessageSocket = attrs.field(repr=False)
     conn_id: str
     room_id: str
+    durable: bool = False
+    player: bool = True
 
 
 class Requests:
@@ -101,9 +108,14 @@ class Requests:
         """Ask the host of *where* to seat (``RESUME``) or admit (``WATCH``) *sock*:
         the bridge to relay it through, or why not."""
         conn_id, req_id = secrets.token_hex(8), secrets.token_hex(8)
-        action, token = (Action.RESUME, entry.token) if isinstance(entry, Resume) else (Action.WATCH, "")
+        if isinstance(entry, Claim):
+            action, token, conn_id = Action.CLAIM, entry.ticket, entry.ticket
+        else:
+            action, token = (Action.RESUME, entry.token) if isinstance(entry, Resume) else (Action.WATCH, "")
         request = SeatRequest(req_id, action, lobby.name, where.room_id, token, self._node, conn_id)
-        pending = _Pending(asyncio.get_running_loop().create_future(), where.host, sock, conn_id, where.room_id)
+        reply = asyncio.get_running_loop().create_future()
+        durable = self._local.is_durable(lobby)
+        pending = _Pending(reply, where.host, sock, conn_id, where.room_id, durable, action is not Action.WATCH)
         self._pending[req_id] = pending
         self._send_request(where.host, request)
         try:
@@ -114,7 +126,7 @@ class Requests:
             self._pending.pop(req_id, None)
         if refusal is not None:
             if self._bridges.unbridge(conn_id) is not None:  # accepted too late: let the host know we are gone
-                self._bus.send(where.host, Kind.EXIT, conn_id, 1001, "")
+                self._bus.send(where.host, Kind.EXIT, conn_id, CloseCode.GOING_AWAY, "")
             return refusal
         return self._bridges.get(conn_id)
 
@@ -128,7 +140,7 @@ class Requests:
             return
         if reply.error is None:
             # Registered now, before the host's next message to it is read.
-            self._bridges.bridge(pending.sock, pending.host, pending.conn_id, pending.room_id)
+            self._bridges.bridge(pending.sock, pending.host, pending.conn_id, pending.room_id, durable=pending.durable, player=pending.player)
             pending.reply.set_result(None)
         else:
             pending.reply.set_result(Refusal(reply.error, reply.detail))
@@ -137,7 +149,8 @@ class Requests:
         """*peer* is gone: what we asked it is refused."""
         for pending in list(self._pending.values()):
             if pending.host == peer and not pending.reply.done():
-                pending.reply.set_result(_UNKNOWN_ROOM)
+                # A durable room is adopted by another process: try again shortly.
+                pending.reply.set_result(MOVING if pending.durable else _UNKNOWN_ROOM)
 
     # ------------------------------------------------------------------ host
 
@@ -145,6 +158,9 @@ class Requests:
         """A player reconnecting, or a spectator, through another process."""
         request = SeatRequest(req_id, Action(action), lobby_name, room_id, token, edge, conn_id)
         lobby = self._local.lobby(request.lobby)
+        if room_id in self._local.adopting:
+            self._reply(edge, SeatReply(req_id, MOVING.error, MOVING.detail))
+            return
         if lobby is None:
             self._reply(edge, SeatReply(req_id, _UNKNOWN_ROOM.error, _UNKNOWN_ROOM.detail))
             return

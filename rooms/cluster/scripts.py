@@ -3,6 +3,13 @@ so Redis runs it atomically and no two processes can seat the same ticket
 twice, whatever the timing.  :mod:`rooms.cluster.queues` runs JOIN, LEAVE and
 TICK, :mod:`rooms.cluster.presence` SWEEP, :mod:`rooms.cluster.bus` SEND.
 
+Durable rooms: a room's host holds a lease, its node key, and the room's
+``epoch``; every write to the room's log (APPEND) and its removal (DROP) is
+conditional on both, so a host that lost its lease (paused, cut off) can no
+longer write, seat or resurrect.  A room whose host is gone is an *orphan*
+(SWEEP, RELEASE, or APPEND noticing its own node key gone); CLAIM gives it to
+a live process with the epoch one higher (rooms.cluster.adopt replays it).
+
 Matching follows :mod:`rooms.matching` (first come, first served per key; n per
 group; rating bands that widen while a ticket waits, greedy fill from the oldest
 ticket).  Times are Redis's own clock (``TIME``), so processes with skewed
@@ -16,10 +23,14 @@ Keys, all under the prefix ``P`` (``ARGV[1]``)::
     P q:<queue>     sorted set: waiting ticket ids, scored by join time (seconds)
     P queues        set of queue names with waiting tickets
     P t:<ticket>    hash: node, q, at, r (rating), s (spread), d (JSON data); after a match a
-                    ``room`` field and a 60 s TTL (so a retried join is refused)
+                    ``room`` field (the room id) and a 60 s TTL (so a retried join
+                    is refused, or told where the ticket went)
     P nt:<id>       set: waiting tickets owned by the node
-    P room:<id>     hash: host, lobby -- where a running room lives
+    P room:<id>     hash: host, lobby, epoch, log ('1': durable) -- where a running
+                    room lives; host '' while it is an orphan
     P nr:<id>       set: rooms hosted by the node
+    P log:<room>    stream: the room's input log (field e: msgpack list of entries)
+    P orphans       set: durable rooms whose host is gone, waiting for CLAIM
     P secret        the seat token secret shared by the cluster (unless configured)
 
 The keys are built inside the scripts, so this works with one Redis server (or a
@@ -28,7 +39,7 @@ replicated primary), not with Redis Cluster.
 
 from __future__ import annotations
 
-__all__ = ["COMMON", "JOIN", "LEAVE", "TICK", "SWEEP", "SEND", "INBOX_MAXLEN"]
+__all__ = ["COMMON", "JOIN", "LEAVE", "TICK", "SWEEP", "SEND", "APPEND", "CLAIM", "RELEASE", "DROP", "TAKEOVER", "INBOX_MAXLEN"]
 
 INBOX_MAXLEN = 100_000  # a safety cap: readers trim their inbox as they read
 
@@ -51,6 +62,40 @@ local function notify_queue(q, extra)
     if node and not done[node] then done[node] = true; notify(node, msg) end
   end
   if extra and not done[extra] then notify(extra, msg) end
+end
+local function orphan(rid, old)
+  redis.call('HSET', P .. 'room:' .. rid, 'host', '', 'old', old)
+  redis.call('SADD', P .. 'orphans', rid)
+end
+-- 1 if node holds room rid at epoch (and its lease, the node key, is alive);
+-- a room still ours whose lease lapsed becomes an orphan.
+local function fenced(rid, node, epoch)
+  local h = redis.call('HMGET', P .. 'room:' .. rid, 'host', 'epoch')
+  if h[1] ~= node or h[2] ~= epoch then return 0 end
+  if redis.call('EXISTS', P .. 'node:' .. node) == 0 then orphan(rid, node); return 0 end
+  return 1
+end
+-- Everything a dead node held: its tickets leave their queues, its durable
+-- rooms become orphans, its other rooms, its sets and its inbox go.
+local function bury(node)
+  local queues = {{}}
+  for _, tid in ipairs(redis.call('SMEMBERS', P .. 'nt:' .. node)) do
+    local q = redis.call('HGET', P .. 't:' .. tid, 'q')
+    if q then redis.call('ZREM', P .. 'q:' .. q, tid); queues[q] = true end
+    redis.call('DEL', P .. 't:' .. tid)
+  end
+  for _, rid in ipairs(redis.call('SMEMBERS', P .. 'nr:' .. node)) do
+    local h = redis.call('HMGET', P .. 'room:' .. rid, 'host', 'log')
+    if h[1] == node then
+      if h[2] == '1' then orphan(rid, node) else redis.call('DEL', P .. 'room:' .. rid) end
+    end
+  end
+  redis.call('DEL', P .. 'nt:' .. node, P .. 'nr:' .. node, P .. 'in:' .. node)
+  redis.call('SREM', P .. 'nodes', node)
+  for q, _ in pairs(queues) do
+    if redis.call('EXISTS', P .. 'q:' .. q) == 0 then redis.call('SREM', P .. 'queues', q) end
+    notify_queue(q)
+  end
 end
 local function bands_from(i)
   if ARGV[i] == '' then return nil end
@@ -97,8 +142,9 @@ local function find_group(ids, n, bands, t)
   return nil
 end
 -- Seat every complete group of queue q; the host of a group is the node of the
--- ticket that completed it (completing), or else of its first ticket.
-local function match(q, n, bands, lobby, completing)
+-- ticket that completed it (completing), or else the caller if it owns one of
+-- its tickets, or else the node of its first ticket.
+local function match(q, n, bands, lobby, completing, durable, caller)
   local qk = P .. 'q:' .. q
   local formed = 0
   local t = now()
@@ -114,14 +160,19 @@ local function match(q, n, bands, lobby, completing)
       local h = redis.call('HMGET', tk, 'node', 'd')
       seats[i] = {{tid, h[1] or '', h[2] or '{{}}'}}
       if tid == completing then host = h[1] end
+      if caller and h[1] == caller and not completing then host = caller end
       redis.call('ZREM', qk, tid)
       if h[1] then redis.call('SREM', P .. 'nt:' .. h[1], tid) end
-      redis.call('HSET', tk, 'room', '1')
-      redis.call('PEXPIRE', tk, 60000)
+      seats[i][4] = tk
     end
     host = host or seats[1][2]
     local rid = string.sub(redis.sha1hex(table.concat(g, ',')), 1, 12)
-    redis.call('HSET', P .. 'room:' .. rid, 'host', host, 'lobby', lobby)
+    for _, s in ipairs(seats) do
+      redis.call('HSET', s[4], 'room', rid)
+      redis.call('PEXPIRE', s[4], 60000)
+      s[4] = nil
+    end
+    redis.call('HSET', P .. 'room:' .. rid, 'host', host, 'lobby', lobby, 'epoch', '1', 'log', durable or '')
     redis.call('SADD', P .. 'nr:' .. host, rid)
     local msg = cjson.encode({{k = 'g', room = rid, host = host, lobby = lobby, q = q, seats = seats}})
     local sent = {{[host] = true}}
@@ -136,21 +187,27 @@ local function match(q, n, bands, lobby, completing)
 end
 """
 
-# ARGV: P, queue, ticket, node, at ('' = now), rating, data, n, lobby, band, widen, max_band, spread
-# -> {status, at}: status 1 queued, 0 already known (queued or matched), -1 node not registered
+# ARGV: P, queue, ticket, node, at ('' = now), rating, data, n, lobby, band, widen, max_band,
+# spread, durable
+# -> {status, at}: status 1 queued, 0 already queued, 2 matched already (then the
+# room id instead of at), -1 node not registered
 JOIN = (
     COMMON
     + """
 local q, tid, node = ARGV[2], ARGV[3], ARGV[4]
 if redis.call('EXISTS', P .. 'node:' .. node) == 0 then return {-1, ''} end
 local tk = P .. 't:' .. tid
-if redis.call('EXISTS', tk) == 1 then return {0, redis.call('HGET', tk, 'at') or ''} end
+if redis.call('EXISTS', tk) == 1 then
+  local h = redis.call('HMGET', tk, 'at', 'room')
+  if h[2] then return {2, h[2]} end
+  return {0, h[1] or ''}
+end
 local at = string.format('%.6f', tonumber(ARGV[5]) or now())
 redis.call('HSET', tk, 'node', node, 'q', q, 'at', at, 'r', ARGV[6], 's', ARGV[13] or '0', 'd', ARGV[7])
 redis.call('ZADD', P .. 'q:' .. q, at, tid)
 redis.call('SADD', P .. 'nt:' .. node, tid)
 redis.call('SADD', P .. 'queues', q)
-match(q, tonumber(ARGV[8]), bands_from(10), ARGV[9], tid)
+match(q, tonumber(ARGV[8]), bands_from(10), ARGV[9], tid, ARGV[14], nil)
 notify_queue(q, node)
 return {1, at}
 """
@@ -173,17 +230,19 @@ return 1
 """
 )
 
-# ARGV: P, queue, n, lobby, band, widen, max_band -> groups formed (bands widen with time)
+# ARGV: P, queue, n, lobby, band, widen, max_band, durable, caller node -> groups
+# formed (bands widen with time)
 TICK = (
     COMMON
     + """
-local formed = match(ARGV[2], tonumber(ARGV[3]), bands_from(5), ARGV[4], nil)
+local formed = match(ARGV[2], tonumber(ARGV[3]), bands_from(5), ARGV[4], nil, ARGV[8], ARGV[9])
 if formed > 0 then notify_queue(ARGV[2]) end
 return formed
 """
 )
 
-# ARGV: P -> the dead nodes swept: their waiting tickets, room records and inbox go.
+# ARGV: P -> the dead nodes swept: their waiting tickets, room records and inbox go;
+# their durable rooms become orphans (CLAIM gives them to a live node).
 SWEEP = (
     COMMON
     + """
@@ -191,24 +250,21 @@ local dead = {}
 for _, node in ipairs(redis.call('SMEMBERS', P .. 'nodes')) do
   if redis.call('EXISTS', P .. 'node:' .. node) == 0 then
     dead[#dead + 1] = node
-    local queues = {}
-    for _, tid in ipairs(redis.call('SMEMBERS', P .. 'nt:' .. node)) do
-      local q = redis.call('HGET', P .. 't:' .. tid, 'q')
-      if q then redis.call('ZREM', P .. 'q:' .. q, tid); queues[q] = true end
-      redis.call('DEL', P .. 't:' .. tid)
-    end
-    for _, rid in ipairs(redis.call('SMEMBERS', P .. 'nr:' .. node)) do
-      if redis.call('HGET', P .. 'room:' .. rid, 'host') == node then redis.call('DEL', P .. 'room:' .. rid) end
-    end
-    redis.call('DEL', P .. 'nt:' .. node, P .. 'nr:' .. node, P .. 'in:' .. node)
-    redis.call('SREM', P .. 'nodes', node)
-    for q, _ in pairs(queues) do
-      if redis.call('EXISTS', P .. 'q:' .. q) == 0 then redis.call('SREM', P .. 'queues', q) end
-      notify_queue(q)
-    end
+    bury(node)
   end
 end
 return dead
+"""
+)
+
+# ARGV: P, node -> a new run of node id *node* found the key of a previous run
+# (killed, never swept): what that run held is buried as a dead node's.
+TAKEOVER = (
+    COMMON
+    + """
+bury(ARGV[2])
+redis.call('SADD', P .. 'nodes', ARGV[2])
+return 1
 """
 )
 
@@ -221,3 +277,61 @@ local k = P .. 'in:' .. ARGV[2]
 for i = 3, #ARGV do redis.call('XADD', k, 'MAXLEN', '~', {INBOX_MAXLEN}, '*', 'm', ARGV[i]) end
 return 1
 """
+
+# ARGV: P, room, node, epoch, entry... -> 1 appended, 0 fenced off (not our lease)
+APPEND = (
+    COMMON
+    + """
+if fenced(ARGV[2], ARGV[3], ARGV[4]) == 0 then return 0 end
+local k = P .. 'log:' .. ARGV[2]
+for i = 5, #ARGV do redis.call('XADD', k, '*', 'e', ARGV[i]) end
+return 1
+"""
+)
+
+# ARGV: P, node, max -> {room, epoch, lobby, old host}... claimed by node (epoch + 1)
+CLAIM = (
+    COMMON
+    + """
+local node = ARGV[2]
+if redis.call('EXISTS', P .. 'node:' .. node) == 0 then return {} end
+local out = {}
+for _, rid in ipairs(redis.call('SRANDMEMBER', P .. 'orphans', tonumber(ARGV[3]))) do
+  local rk = P .. 'room:' .. rid
+  local h = redis.call('HMGET', rk, 'host', 'epoch', 'lobby', 'old')
+  redis.call('SREM', P .. 'orphans', rid)
+  if h[2] and (h[1] == '' or redis.call('EXISTS', P .. 'node:' .. h[1]) == 0) then
+    local epoch = tostring(tonumber(h[2]) + 1)
+    local old = h[1] ~= '' and h[1] or (h[4] or '')
+    redis.call('HSET', rk, 'host', node, 'epoch', epoch, 'old', old)
+    redis.call('SADD', P .. 'nr:' .. node, rid)
+    out[#out + 1] = {rid, epoch, h[3] or '', old}
+  end
+end
+return out
+"""
+)
+
+# ARGV: P, room, node, epoch -> 1 the room is an orphan now (handed over), 0 not ours
+RELEASE = (
+    COMMON
+    + """
+local h = redis.call('HMGET', P .. 'room:' .. ARGV[2], 'host', 'epoch')
+if h[1] ~= ARGV[3] or h[2] ~= ARGV[4] then return 0 end
+redis.call('SREM', P .. 'nr:' .. ARGV[3], ARGV[2])
+orphan(ARGV[2], ARGV[3])
+return 1
+"""
+)
+
+# ARGV: P, room, node, epoch -> 1 the room ended and is forgotten, 0 not ours
+DROP = (
+    COMMON
+    + """
+redis.call('SREM', P .. 'nr:' .. ARGV[3], ARGV[2])
+local h = redis.call('HMGET', P .. 'room:' .. ARGV[2], 'host', 'epoch')
+if h[1] ~= ARGV[3] or h[2] ~= ARGV[4] then return 0 end
+redis.call('DEL', P .. 'room:' .. ARGV[2], P .. 'log:' .. ARGV[2])
+return 1
+"""
+)

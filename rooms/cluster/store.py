@@ -34,7 +34,7 @@ HAVE_REDIS = aioredis is not None
 # What a Redis call can raise when the server is away or slow.
 REDIS_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
 
-_SCRIPTS = ("JOIN", "LEAVE", "TICK", "SWEEP", "SEND")
+_SCRIPTS = ("JOIN", "LEAVE", "TICK", "SWEEP", "SEND", "APPEND", "CLAIM", "RELEASE", "DROP", "TAKEOVER")
 
 
 def stream_id(entry_id: str | bytes) -> tuple[int, int]:

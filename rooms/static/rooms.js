@@ -18,8 +18,9 @@
 //   message    any other JSON message (the game's), or an ArrayBuffer for a
 //              binary frame (msgpack: decode it yourself);
 //   reconnecting {attempt, delay}  before each automatic reconnect;
-//   close      {code, reason, reconnecting}  the socket closed; `reconnecting`
-//              says whether the client will try again.
+//   close      {code, reason, reconnecting, moved}  the socket closed;
+//              `reconnecting` says whether the client will try again, `moved`
+//              that the room is moving to another server (1012 without `ended`).
 //
 // Reconnecting: after `matched` the seat token is kept in sessionStorage under
 // "rooms:" + the lobby URL.  When the socket drops unexpectedly the client
@@ -28,6 +29,14 @@
 // since connect() tries a stored token first (and joins the lobby normally if
 // the server refuses it).  No retry after the close codes in FINAL, after
 // `ended`, or after leave().  A spectator (watch) retries the same way.
+//
+// Host moved (a durable room on a cluster, docs/protocol.md): when the server
+// hosting the room dies or restarts, the room goes on on another one.  A
+// client connected to another server stays connected and gets `resumed` again
+// (redraw from its state); a client of the server that went is closed (1006,
+// or 1012 "room moved ...: reconnect with your seat token", with no `ended`
+// before it) and reconnects by itself with its token, through any server; it
+// may be told 1013 (try again) while the room is moving, and retries.
 
 const RESERVED = new Set([
   "lobby", "matched", "player_left", "player_returned", "resumed", "spectating", "ended", "error",
@@ -192,7 +201,7 @@ export class RoomsClient extends EventTarget {
     if (this._resume && this._attempt === 0) this._deadline = Date.now() + (this._grace ?? Infinity);
     const again = !!this._resume && this._attempt < this.maxAttempts && Date.now() < this._deadline;
     this.state = again ? "reconnecting" : "closed";
-    this._emit("close", { code, reason, reconnecting: again });
+    this._emit("close", { code, reason, reconnecting: again, moved: code === 1012 && again });
     if (!again) return;
     const delay = Math.min(this.maxDelay, this.baseDelay * 2 ** this._attempt) * (0.8 + 0.4 * Math.random());
     this._attempt += 1;

@@ -11,6 +11,15 @@ Lobbies:
 - ``/trio`` (3 players, no reconnect): broadcasts what players say as ``said``
   until a player sends ``"end"`` or leaves.
 
+Those two report their host in what they send, so they are not deterministic:
+they keep no log (``durable=False``) and end with their host, as any room did
+before durable rooms.  The durable lobbies:
+
+- ``/chess``: the chess example (examples/games/chess), time controls
+  ``blitz`` (60+0), ``fast`` (5+0), and the default ones.
+- ``/careless``: echoes like ``/game?mode=echo`` but starts with a roll of
+  ``random.random()``: a replay sends something else (caught, 1011).
+
 ``GET /state`` answers this process's view as JSON.
 """
 
@@ -20,6 +29,7 @@ import argparse
 import asyncio
 import logging
 import os
+import random
 import signal
 import sys
 
@@ -54,23 +64,36 @@ def build(backend: rooms.RedisBackend, node: str, reconnect: float) -> tuple[ws.
                 return {"host": node}
             room.broadcast({"type": "said", "seat": player.seat, "msg": msg})
 
-    duel = rooms.Lobby(2, game, backend=backend, reconnect=reconnect, mode=lambda r: r.query.get("mode", "turns"))
-    three = rooms.Lobby(3, trio, backend=backend)
+    async def careless(room: rooms.Room):
+        room.broadcast({"type": "start", "roll": random.random()})
+        async for player, msg in room:
+            if msg == "end":
+                return {"echoed": True}
+            player.send({"type": "echo", "msg": msg})
+
+    duel = rooms.Lobby(2, game, backend=backend, reconnect=reconnect, mode=lambda r: r.query.get("mode", "turns"), durable=False)
+    three = rooms.Lobby(3, trio, backend=backend, durable=False)
+    sloppy = rooms.Lobby(2, careless, backend=backend, reconnect=reconnect)
     app.route("/game")(duel)
     app.route("/trio")(three)
+    app.route("/careless")(sloppy)
+    from examples.games.chess.app import DEFAULT_TIME_CONTROLS, mount
+
+    controls = {"blitz": (60, 0), "fast": (5, 0), **{name: (float(name.split("+")[0]) * 60, float(name.split("+")[1])) for name in DEFAULT_TIME_CONTROLS}}
+    chess = mount(app, "/chess", time_controls=controls, reconnect=reconnect, rematch_window=1.0, backend=backend)
 
     @app.route("/state")
     async def state(request):
         return {
             "node": node,
-            "waiting": duel.waiting() + three.waiting(),
-            "rooms": [r.id for r in duel.rooms + three.rooms],
-            "results": [list(r) for r in list(duel.results) + list(three.results)],
+            "waiting": duel.waiting() + three.waiting() + chess.waiting(),
+            "rooms": [r.id for r in duel.rooms + three.rooms + chess.rooms + sloppy.rooms],
+            "results": [list(r) for r in list(duel.results) + list(three.results) + list(chess.results) + list(sloppy.results)],
             "paused": backend.paused,
             "stats": backend.statistics(),
         }
 
-    return app, [duel, three]
+    return app, [duel, three, chess, sloppy]
 
 
 async def main(argv: list[str] | None = None) -> None:
@@ -83,10 +106,12 @@ async def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ttl", type=float, default=1.5)
     parser.add_argument("--reconnect", type=float, default=10.0)
     parser.add_argument("--secret", default="a cluster-wide test secret")
+    parser.add_argument("--drain", type=float, default=30.0)
     args = parser.parse_args(argv)
     logging.basicConfig(level=os.environ.get("ROOMS_TEST_LOG", "WARNING"), format=f"%(asctime)s {args.node} %(name)s %(levelname)s %(message)s")
     backend = rooms.RedisBackend(
-        args.redis, prefix=args.prefix, node_id=args.node, heartbeat=args.heartbeat, node_ttl=args.ttl, secret=args.secret
+        args.redis, prefix=args.prefix, node_id=args.node, heartbeat=args.heartbeat, node_ttl=args.ttl, secret=args.secret,
+        drain_timeout=args.drain,
     )
     app, _ = build(backend, args.node, args.reconnect)
     server = await ws.serve(app, "127.0.0.1", args.port, limits=ws.ServerLimits(shutdown_timeout=3.0))

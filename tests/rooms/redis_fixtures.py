@@ -154,7 +154,7 @@ class Cluster:
         log = self.dir / f"node-{name}.log"
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "tests.rooms.redis_app", "--port", "0", "--redis", self.redis.url, "--node", name, *extra,
-            cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=open(log, "wb"),
+            cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=open(log, "ab"),  # appended: a node started again keeps its history
         )
         try:
             line = await asyncio.wait_for(proc.stdout.readline(), scaled(15))

@@ -103,7 +103,9 @@ class OpenRooms:
 def make_group_chat(**room_options: Any):
     async def group_chat(room: rooms.Room) -> dict[str, Any]:
         """A group of n gathered by the lobby: talk until everyone has left."""
-        return await _group_chat(room, ChatRoom(f"group of {len(room.players)}", **room_options))
+        # The room's clock and wall time, so that a replay of the room reads the same.
+        options = {"now": room.clock, "clock": room.now, **room_options}
+        return await _group_chat(room, ChatRoom(f"group of {len(room.players)}", **options))
 
     return group_chat
 

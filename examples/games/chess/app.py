@@ -39,11 +39,10 @@ the PGN of every game played in the room, one after the other.
 
 from __future__ import annotations
 
-import asyncio
+import datetime
 import inspect
 import pathlib
 import random
-import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -71,18 +70,19 @@ class Table:
     send the whole state back to a returning player or a late spectator.
     """
 
-    def __init__(self, room: rooms.Room, time_control: TimeControl, rng: random.Random) -> None:
+    def __init__(self, room: rooms.Room, time_control: TimeControl, rng: random.Random | None = None) -> None:
         self.room = room
         self.time_control = time_control
         first, second = room.players
-        if rng.random() < 0.5:
+        # The room's randomness (unless a test gives its own): the same on a replay.
+        if (rng or room.random).random() < 0.5:
             first, second = second, first
         self.seats: dict[chess.Color, rooms.Player] = {chess.WHITE: first, chess.BLACK: second}
         self.game: ChessGame | None = None
         self.pgns: list[str] = []
         self.finished: list[ChessGame] = []  # the games played, for the archive's record
         self.rematch: set[chess.Color] = set()
-        self.abort_at = 0.0  # time.monotonic() when the game is aborted if White has not moved
+        self.abort_at = 0.0  # room.clock() when the game is aborted if White has not moved
 
     def color_of(self, player: rooms.Player) -> chess.Color:
         return chess.WHITE if self.seats[chess.WHITE] is player else chess.BLACK
@@ -96,6 +96,8 @@ class Table:
             white=self.seats[chess.WHITE].name,
             black=self.seats[chess.BLACK].name,
             event=f"Casual {self.time_control.name} game",
+            now=self.room.clock,  # the room's clock: the same on a replay, and an outage is not charged
+            date=datetime.date.fromtimestamp(self.room.now()),
         )
         return self.game
 
@@ -106,7 +108,7 @@ class Table:
         state["colors"] = {color_name(c): {"seat": p.seat, "name": p.name, "connected": p.connected} for c, p in self.seats.items()}
         state["rematch"] = sorted(color_name(c) for c in self.rematch)
         waiting = self.game is not None and not self.game.started
-        state["first_move"] = round(max(0.0, self.abort_at - time.monotonic()), 3) if waiting else None
+        state["first_move"] = round(max(0.0, self.abort_at - self.room.clock()), 3) if waiting else None
         return state
 
     def result(self) -> dict[str, Any]:
@@ -129,15 +131,16 @@ async def _play_one(room: rooms.Room, table: Table, first_move: float) -> None:
     """
     game = table.game
     assert game is not None
-    table.abort_at = time.monotonic() + first_move
+    table.abort_at = room.clock() + first_move
     room.broadcast({"type": "start", "game": len(table.pgns) + 1, "state": table.snapshot()})
     while not game.over:
         # Wake up exactly when the side to move would flag (server-authoritative
         # clock), or before the first move when the game is to be aborted.
-        wait = game.remaining(game.turn) if game.started else max(0.0, table.abort_at - time.monotonic())
+        wait = game.remaining(game.turn) if game.started else max(0.0, table.abort_at - room.clock())
         try:
-            async with asyncio.timeout(wait):
-                player, msg = await room.receive()
+            # Wake up exactly when the side to move would flag, or White's first move is
+            # due (server-authoritative, on the room's clock: the same on a replay).
+            player, msg = await room.receive(timeout=wait)
         except TimeoutError:
             if not game.started:
                 game.abort()
@@ -184,24 +187,24 @@ async def _play_one(room: rooms.Room, table: Table, first_move: float) -> None:
 
 async def _wait_rematch(room: rooms.Room, table: Table, window: float) -> bool:
     """After a game: True when both players ask for a rematch within *window* seconds."""
+    deadline = room.clock() + window
     try:
-        async with asyncio.timeout(window):
-            while True:
-                try:
-                    player, msg = await room.receive()
-                except ws.Closed:
-                    return False
-                kind = msg.get("type") if isinstance(msg, dict) else None
-                color = table.color_of(player)
-                if kind == "rematch":
-                    table.rematch.add(color)
-                    if len(table.rematch) == 2:
-                        return True
-                    room.broadcast({"type": "rematch_offer", "by": color_name(color)})
-                elif kind == "leave":
-                    return False
-                else:
-                    player.send({"type": "error", "error": "game_over", "detail": "the game is over: send rematch or leave"})
+        while True:
+            try:
+                player, msg = await room.receive(timeout=max(0.0, deadline - room.clock()))
+            except ws.Closed:
+                return False
+            kind = msg.get("type") if isinstance(msg, dict) else None
+            color = table.color_of(player)
+            if kind == "rematch":
+                table.rematch.add(color)
+                if len(table.rematch) == 2:
+                    return True
+                room.broadcast({"type": "rematch_offer", "by": color_name(color)})
+            elif kind == "leave":
+                return False
+            else:
+                player.send({"type": "error", "error": "game_over", "detail": "the game is over: send rematch or leave"})
     except TimeoutError:
         return False
 
@@ -217,7 +220,7 @@ def _time_control_of(room: rooms.Room, time_controls: Mapping[str, TimeControl])
     return next(iter(time_controls.values()))  # (unreachable: the creator always chose one)
 
 
-def make_game(time_controls: Mapping[str, TimeControl], *, rematch_window: float, first_move: float, rng: random.Random):
+def make_game(time_controls: Mapping[str, TimeControl], *, rematch_window: float, first_move: float, rng: random.Random | None = None):
     async def chess_game(room: rooms.Room) -> dict[str, Any]:
         """A room of two: games until nobody wants a rematch; the result holds their PGN."""
         table = Table(room, _time_control_of(room, time_controls), rng)
@@ -307,7 +310,7 @@ def mount(
 
     lobby = rooms.Lobby(
         2,
-        make_game(controls, rematch_window=rematch_window, first_move=first_move, rng=rng or random.Random()),
+        make_game(controls, rematch_window=rematch_window, first_move=first_move, rng=rng),
         mode=mode,
         auth=identify,
         private=True,

@@ -101,6 +101,7 @@ class ChessGame:
         now: Callable[[], float] = time.monotonic,
         event: str = "Casual game",
         site: str = "rooms example server",
+        date: datetime.date | None = None,
     ) -> None:
         self.time_control = time_control
         self.names = {chess.WHITE: white, chess.BLACK: black}
@@ -112,7 +113,7 @@ class ChessGame:
         self.outcome: Outcome | None = None
         self.event = event
         self.site = site
-        self.date = datetime.date.today()
+        self.date = date or datetime.date.today()
         self._sans: list[str] = []
         self.clock_log: list[dict[str, float]] = []  # both clocks after each move, for replays
 
