@@ -34,4 +34,5 @@ R="tests/rooms/test_redis_matching.py tests/rooms/test_redis_differential.py"
 mutant lua-newest-first $S "s/    local ids = redis.call('ZRANGE', qk, 0, -1)/    local ids = redis.call('ZREVRANGE', qk, 0, -1)/" $R
 mutant lua-fill-from-the-end $S "s/    for j = i + 1, #ids do/    for j = #ids, i + 1, -1 do/" $R
 mutant lua-join-guard-removed $S "/^if redis.call('EXISTS', tk) == 1 then$/,/^end$/d" $R
+mutant lua-dead-ticket-seated $S "s/      if owner and redis.call('EXISTS', P .. 'node:' .. owner) == 0 then/      if false then/" $R
 exit $survived

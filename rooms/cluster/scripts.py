@@ -153,34 +153,50 @@ local function match(q, n, bands, lobby, completing, durable, caller)
     if #ids < n then break end
     local g = find_group(ids, n, bands, t)
     if not g then break end
-    local host = nil
-    local seats = {{}}
-    for i, tid in ipairs(g) do
-      local tk = P .. 't:' .. tid
-      local h = redis.call('HMGET', tk, 'node', 'd')
-      seats[i] = {{tid, h[1] or '', h[2] or '{{}}'}}
-      if tid == completing then host = h[1] end
-      if caller and h[1] == caller and not completing then host = caller end
-      redis.call('ZREM', qk, tid)
-      if h[1] then redis.call('SREM', P .. 'nt:' .. h[1], tid) end
-      seats[i][4] = tk
+    -- A ticket whose node key expired (paused or cut off, not swept yet) is
+    -- never seated: bury its node as SWEEP would, then look again.
+    local dead = nil
+    for _, tid in ipairs(g) do
+      local owner = redis.call('HGET', P .. 't:' .. tid, 'node')
+      if owner and redis.call('EXISTS', P .. 'node:' .. owner) == 0 then
+        dead = owner
+        redis.call('ZREM', qk, tid)
+        redis.call('DEL', P .. 't:' .. tid)
+        break
+      end
     end
-    host = host or seats[1][2]
-    local rid = string.sub(redis.sha1hex(table.concat(g, ',')), 1, 12)
-    for _, s in ipairs(seats) do
-      redis.call('HSET', s[4], 'room', rid)
-      redis.call('PEXPIRE', s[4], 60000)
-      s[4] = nil
+    if dead then
+      bury(dead)
+    else
+      local host = nil
+      local seats = {{}}
+      for i, tid in ipairs(g) do
+        local tk = P .. 't:' .. tid
+        local h = redis.call('HMGET', tk, 'node', 'd')
+        seats[i] = {{tid, h[1] or '', h[2] or '{{}}'}}
+        if tid == completing then host = h[1] end
+        if caller and h[1] == caller and not completing then host = caller end
+        redis.call('ZREM', qk, tid)
+        if h[1] then redis.call('SREM', P .. 'nt:' .. h[1], tid) end
+        seats[i][4] = tk
+      end
+      host = host or seats[1][2]
+      local rid = string.sub(redis.sha1hex(table.concat(g, ',')), 1, 12)
+      for _, s in ipairs(seats) do
+        redis.call('HSET', s[4], 'room', rid)
+        redis.call('PEXPIRE', s[4], 60000)
+        s[4] = nil
+      end
+      redis.call('HSET', P .. 'room:' .. rid, 'host', host, 'lobby', lobby, 'epoch', '1', 'log', durable or '')
+      redis.call('SADD', P .. 'nr:' .. host, rid)
+      local msg = cjson.encode({{k = 'g', room = rid, host = host, lobby = lobby, q = q, seats = seats}})
+      local sent = {{[host] = true}}
+      notify(host, msg)
+      for _, s in ipairs(seats) do
+        if not sent[s[2]] then sent[s[2]] = true; notify(s[2], msg) end
+      end
+      formed = formed + 1
     end
-    redis.call('HSET', P .. 'room:' .. rid, 'host', host, 'lobby', lobby, 'epoch', '1', 'log', durable or '')
-    redis.call('SADD', P .. 'nr:' .. host, rid)
-    local msg = cjson.encode({{k = 'g', room = rid, host = host, lobby = lobby, q = q, seats = seats}})
-    local sent = {{[host] = true}}
-    notify(host, msg)
-    for _, s in ipairs(seats) do
-      if not sent[s[2]] then sent[s[2]] = true; notify(s[2], msg) end
-    end
-    formed = formed + 1
   end
   if redis.call('EXISTS', qk) == 0 then redis.call('SREM', P .. 'queues', q) end
   return formed

@@ -215,3 +215,36 @@ async def test_a_join_retried_after_its_reply_was_lost_keeps_the_first_place(red
             assert names(await bot.recv_type("matched")) == ["lost-reply-alice", "bob", "carol"]
         bob.send("end")
         await close_all([alice, bob, carol])
+
+
+async def test_a_ticket_of_a_dead_process_is_never_seated(redis_server):
+    """A process paused or cut off past node_ttl: its node key has expired, but
+    no live process has swept it yet.  A join that would complete a group with
+    its waiting ticket must not seat that ticket (its player would never hear of
+    it, and the others would wait out its grace time): the join buries the dead
+    process first, as the sweep would, and the newcomer waits for a live partner."""
+    from rooms.cluster import scripts
+
+    r = redis_server.client()
+    join = r.register_script(scripts.JOIN)
+    p = "dead:"
+    for node in ("alive", "dead"):
+        await r.set(p + "node:" + node, "1")
+        await r.sadd(p + "nodes", node)
+
+    async def queue(node: str, ticket: str) -> list[Any]:
+        # ARGV: P, queue, ticket, node, at, rating, data, n, lobby, band, widen, max_band, spread, durable
+        return await join(args=[p, "q", ticket, node, "", "", "{}", 2, "game", "", "", "", "0", ""])
+
+    assert (await queue("dead", "t-dead"))[0] == 1
+    await r.delete(p + "node:dead")  # its lease lapsed: the key expired
+    assert (await queue("alive", "t-new"))[0] == 1
+    assert await r.keys(p + "room:*") == []  # no room with a ghost seat
+    assert await r.zrange(p + "q:q", 0, -1) == [b"t-new"]  # the newcomer waits
+    assert not await r.exists(p + "t:t-dead")
+    assert not await r.sismember(p + "nodes", "dead")  # buried, as a sweep does
+    assert (await queue("alive", "t-next"))[0] == 1  # a live partner: matched
+    rooms_made = await r.keys(p + "room:*")
+    assert len(rooms_made) == 1
+    assert (await r.hget(rooms_made[0], "host")) == b"alive"
+    await r.aclose()
