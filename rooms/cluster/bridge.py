@@ -154,6 +154,8 @@ class Bridge:
     player: bool = True  # a seated player (False: a spectator)
     held: collections.deque[str | bytes] = attrs.field(factory=collections.deque, repr=False)
     timer: asyncio.TimerHandle | None = attrs.field(default=None, repr=False)
+    lobby: str | None = None  # the lobby's name, for a player seated by a match (conn id: its ticket)
+    heard: bool = False  # the host has written to it (``matched`` first: the player has its token)
 
 
 class Bridges:
@@ -233,12 +235,27 @@ class Bridges:
     # ------------------------------------------------------------------ edge side
 
     def bridge(
-        self, sock: ws.MessageSocket, host: str, conn_id: str, room_id: str, *, durable: bool = False, player: bool = True
+        self,
+        sock: ws.MessageSocket,
+        host: str,
+        conn_id: str,
+        room_id: str,
+        *,
+        durable: bool = False,
+        player: bool = True,
+        lobby: str | None = None,
     ) -> Bridge:
         """Register *sock* as player *conn_id* of room *room_id* on *host*: from
         now on what the host sends it is written to it."""
-        bridge = self._bridges[conn_id] = Bridge(sock, host, conn_id, room_id, durable=durable, player=player)
+        bridge = self._bridges[conn_id] = Bridge(sock, host, conn_id, room_id, durable=durable, player=player, lobby=lobby)
         return bridge
+
+    def follow(self, bridge: Bridge, claimed: Bridge) -> None:
+        """*bridge* (held, its relay still running) goes on through the host that
+        a claim of its seat reached (*claimed*, registered by that claim)."""
+        self._bridges[bridge.conn_id] = bridge
+        bridge.heard = claimed.heard
+        self._on_moved(bridge.conn_id, claimed.host or "")
 
     def unbridge(self, conn_id: str) -> Bridge | None:
         """Forget the bridge of *conn_id*, if any."""
@@ -279,6 +296,7 @@ class Bridges:
         if bridge is None:
             return
         sock = bridge.sock
+        bridge.heard = True
         if sock.closed:
             return
         if sock.write_buffer_size() > _MAX_BUFFER:
@@ -316,22 +334,29 @@ class Bridges:
                 else:
                     self._host_lost(bridge)
 
-    def cut_off(self) -> None:
+    def cut_off(self) -> list[Bridge]:
         """This process was taken for dead (its key expired): every bridge is
         broken.  Remote players leave our rooms as a lost connection; our players
         of durable rooms reconnect (1012, their seat token still works), those of
-        other rooms get ``ended`` and 1012."""
+        other rooms get ``ended`` and 1012.  A player seated by a match that it
+        never heard of (no ``matched``, so no token) is held instead: returned,
+        for the caller to claim its seat again."""
         for conn_id, sock in list(self._remote.items()):
             del self._remote[conn_id]
             sock.gone(CloseCode.ABNORMAL_CLOSURE, "node lost")
+        unheard = []
         for bridge in list(self._bridges.values()):
             if bridge.host_lost:
                 continue
-            if bridge.durable:
+            if bridge.durable and bridge.player and not bridge.heard and bridge.lobby is not None:
+                bridge.host = None  # what it sends is held until the claim finds the room
+                unheard.append(bridge)
+            elif bridge.durable:
                 bridge.host_lost = True
                 bridge.sock.close(CLOSE_CODES["host_lost"], _RECONNECT if bridge.player else _WATCH_AGAIN)
             else:
                 self._host_lost(bridge)
+        return unheard
 
     def _host_lost(self, bridge: Bridge) -> None:
         bridge.host_lost = True

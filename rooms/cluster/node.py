@@ -407,6 +407,29 @@ class RedisBackend(Backend):
         self._queues.queue_again(w)
 
 
+    async def _reclaim(self, bridge: Bridge) -> None:
+        """*bridge*'s player was matched while this process was cut off and never
+        heard of it (no ``matched``, no token): claim its seat from the room's
+        host once the room is adopted, keeping the connection; if that cannot be
+        done within ``adopt_wait``, tell the player to join again (1013)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._bridges.adopt_wait
+        lobby = self._local.lobby(bridge.lobby or "")
+        while lobby is not None and not bridge.sock.closed and loop.time() < deadline:
+            where = await self.find_room(lobby, bridge.room_id)
+            if isinstance(where, Elsewhere):
+                claimed = await self._requests.request(lobby, bridge.sock, where, Claim(bridge.conn_id))
+                if isinstance(claimed, Bridge):
+                    self._bridges.follow(bridge, claimed)
+                    return
+                where = claimed
+            if where != MOVING:
+                break
+            await asyncio.sleep(self.heartbeat)  # the room is being adopted: ask again next beat
+        bridge.host_lost = True
+        bridge.sock.close(CloseCode.TRY_AGAIN_LATER, "the match was lost: join again")
+
+
 class _Members:
     """What presence asks of the rest of the node (:class:`Members`): peers,
     their loss, an eviction, the end of an outage, the band ticks, each beat."""
@@ -440,7 +463,8 @@ class _Members:
         for peer in b._bridges.peers() | b._requests.peers():
             b._requests.peer_lost(peer)
             b._bus.drop_for(peer)
-        b._bridges.cut_off()
+        for bridge in b._bridges.cut_off():
+            b._local.spawn(b._reclaim(bridge))
         for hosted in b._local.hosted():
             room = hosted.room
             log = b._logs.get(room.id)

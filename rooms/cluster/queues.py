@@ -267,7 +267,8 @@ class Queues:
                 code = sock.close_code if sock is not None and sock.close_code is not None else 1000
                 self._bus.send(host, Kind.EXIT, tid, code, "left while being seated")
                 continue
-            w.entrant.bridged(self._bridges.bridge(w.entrant.sock, host, tid, room_id, durable=self._local.is_durable(w.lobby)))
+            durable = self._local.is_durable(w.lobby)
+            w.entrant.bridged(self._bridges.bridge(w.entrant.sock, host, tid, room_id, durable=durable, lobby=w.lobby.name))
 
     def _pop(self, tid: str) -> Waiter | None:
         """The waiter of Redis ticket *tid*, taken out of the waiting list."""

@@ -156,7 +156,7 @@ class ChessBot:
                     return {"type": "over", "room": (self.state or {}).get("room")}  # it ended while we were away
             except (OSError, asyncio.TimeoutError) as exc:
                 self.closes.append((None, repr(exc)))
-            await asyncio.sleep(backoff * (1 + rng.random()))
+            await asyncio.sleep(backoff * (1 + rng.random()))  # a client's reconnect backoff, as rooms.js's
             backoff = min(backoff * 2, 1.0)
             live = [n for n in nodes if n.alive]
             try:

@@ -13,7 +13,7 @@ import rooms
 import ws
 from rooms.log import Kind, RoomLog
 from tests.rooms.helpers import seat
-from tests.support import Bot, running, scaled
+from tests.support import Bot, eventually, running, scaled
 
 SECRET = "one secret for both servers of these tests"
 
@@ -111,7 +111,7 @@ async def test_a_replayed_room_catches_up_and_the_players_resume_with_their_toke
             second.add_room(lobby2, room)
 
         adopted = lobby2.adopt_room(log, {}, on_live, server2)
-        await asyncio.sleep(0.05)
+        await eventually(lambda: went_live)
         assert went_live == [False] and not adopted.replaying, (adopted.ended, adopted.result)
         assert not adopted.ended, adopted.result
         a2 = await Bot.connect(server2, token=tokens[0])

@@ -25,9 +25,11 @@ async def pair(first, second, i: int, mode: str = "10+0") -> tuple[ChessBot, Che
     """A chess game between a player on *first* (waiting) and one on *second* (so *second* hosts)."""
     p1, p2 = ChessBot(f"w{i}", first, mode), ChessBot(f"b{i}", second, mode)
     join1 = asyncio.ensure_future(p1.join())
-    await asyncio.sleep(0.05)
-    while not join1.done() and (await first.state())["waiting"] < 1:
-        await asyncio.sleep(0.02)
+
+    async def queued() -> bool:  # p1 waits on *first*, so that p2's join completes the group
+        return join1.done() or (await first.state())["waiting"] >= 1
+
+    await eventually(queued)
     await p2.join()
     await join1
     await asyncio.gather(p1.until(lambda b: b.state is not None), p2.until(lambda b: b.state is not None))
@@ -174,11 +176,16 @@ async def test_sigstop_longer_than_the_lease_then_sigcont(cluster):
     # A player waits on b when b stops; a newcomer on c matches with it meanwhile.
     waiter = await Bot.connect(b, "/chess/ws", name="waiter", mode="fast")
     await waiter.recv_type("lobby")
+    (hosted,) = (await b.state())["rooms"]  # the game's room: b hosts it
     os.kill(b.proc.pid, signal.SIGSTOP)
     try:
         newcomer = await Bot.connect(c, "/chess/ws", name="newcomer", mode="fast")
         matched = await newcomer.recv_type("matched")
-        await asyncio.sleep(TTL + 4 * HEARTBEAT + 1.0)  # b's lease lapsed; its room was adopted
+
+        async def adopted() -> bool:  # b's lease lapsed and a live process took its room
+            return any([hosted in (await node.state())["rooms"] for node in (a, c)])
+
+        await eventually(adopted, timeout=scaled(15))
     finally:
         os.kill(b.proc.pid, signal.SIGCONT)
     # The waiter is seated in the newcomer's room (it claims the seat it was given).
@@ -214,7 +221,7 @@ async def test_rolling_restart_of_three_processes_with_30_games(cluster):
         old = nodes[i]
         assert await old.stop() == 0
         nodes[i] = await cluster.start(old.name, "--drain", "10")
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(0.5)  # the scenario: a rolling deploy's pause between processes
     results = await finished(players, games, nodes, cluster)
     assert len(results) == 60
     ended = [r for r in results if r["type"] == "ended"]
@@ -241,11 +248,11 @@ async def test_lease_fencing_under_random_pauses_and_kills(cluster, seed):
             bot.stop_at = None
     players = asyncio.ensure_future(asyncio.gather(*(bot.play(nodes, rng) for game in games for bot in game)))
     for step in range(4):
-        await asyncio.sleep(rng.uniform(0.2, 1.0))
+        await asyncio.sleep(rng.uniform(0.2, 1.0))  # the randomized schedule under test
         victim = rng.choice([n for n in nodes if n.alive])
         if rng.random() < 0.5:
             os.kill(victim.proc.pid, signal.SIGSTOP)
-            await asyncio.sleep(rng.uniform(0.2, TTL * 2.5))
+            await asyncio.sleep(rng.uniform(0.2, TTL * 2.5))  # a pause shorter or longer than the lease
             os.kill(victim.proc.pid, signal.SIGCONT)
         else:
             victim.kill()
