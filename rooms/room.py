@@ -13,7 +13,6 @@ sees it and gives it time and randomness (``room.clock()``, ``room.now()``,
 from __future__ import annotations
 
 import asyncio
-import collections
 import inspect
 import logging
 import random
@@ -60,6 +59,11 @@ class Room:
     ``error`` reply to its sender and is skipped.
     """
 
+    # Slots (a __dict__ is made only if a game sets attributes of its own): 1 KB less a room.
+    __slots__ = ("id", "key", "mode", "code", "players", "spectators", "reconnect", "max_buffer", "created_at", "result", "ended", "state", "seed", "task", "moved",
+                 "_random", "_t0", "_base", "_journal", "_unread", "_attach", "_live_hook", "_locate", "_wakeup", "_hooking", "_on_event", "_on_resume", "_on_spectate",
+                 "_shutting_down", "_loop", "_by_sock", "_mux", "_done", "_pending", "__dict__", "__weakref__")
+
     def __init__(
         self,
         room_id: str,
@@ -90,13 +94,13 @@ class Room:
         self.ended = False
         self.state: Any = None  # free for the game: e.g. what on_resume sends back
         self.seed = secrets.randbits(63) if seed is None else seed
-        self.random = random.Random(self.seed)  # the game's randomness: the same on a replay
+        self._random: random.Random | None = None  # made on first use: 2.5 KB of generator state
         self.task: asyncio.Task[Any] | None = None  # the game's task (set by the lobby)
         self.moved = False  # this process stopped its copy: another carries the room on
         self._t0 = time.monotonic()  # the room clock reads (monotonic - _t0) + _base
         self._base = 0.0
         self._journal = Journal(log, room_id) if log is not None else None
-        self._unread: collections.deque[list[Any]] = collections.deque()  # logged, not yet seen by the game
+        self._unread: list[list[Any]] = []  # logged, not yet seen by the game (lists: a room holds
         self._attach: dict[int, Any] = {}
         self._live_hook: Callable[[Room, bool], Any] | None = None
         self._locate = locate
@@ -110,7 +114,7 @@ class Room:
         self._by_sock: dict[ws.MessageSocket, Player | Spectator] = {}
         self._mux: ws.Mux | None = None
         self._done = self._loop.create_future()
-        self._pending: collections.deque[BaseException] = collections.deque()
+        self._pending: list[BaseException] = []  # thousands, and these are rarely more than empty)
         for player in players:
             if self._journal is not None:
                 player.tap = self._output
@@ -143,8 +147,7 @@ class Room:
         return ws.broadcast(socks, payload, max_buffer=self.max_buffer)
 
     def _output(self, target: str, payload: str | bytes) -> bool:
-        """Whether to send an output of a durable room: the game's outputs are
-        logged (live) or compared (replaying); the room's own are only sent live."""
+        """Whether to send: the game's outputs are logged (live) or compared (replaying)."""
         journal = self._journal
         if journal is None:
             return True
@@ -175,6 +178,13 @@ class Room:
         if journal is None or not self._in_game():
             return time.time()
         return journal.reading(Kind.WALL, time.time)
+
+    @property
+    def random(self) -> random.Random:
+        """The game's randomness, seeded by ``seed``: the same draws on a replay."""
+        if self._random is None:
+            self._random = random.Random(self.seed)
+        return self._random
 
     @property
     def log(self) -> RoomLog | None:
@@ -243,14 +253,14 @@ class Room:
             if self.moved:
                 raise RoomMoved(self.id)
             if self._unread:  # logged before anything pending: the game sees it first
-                got = self._entry_result(self._unread.popleft())
+                got = self._entry_result(self._unread.pop(0))
                 if got is not None:
                     return got
                 continue
             if self._pending:
                 if journal is not None and not journal.replaying:
                     await journal.log.flush()
-                raise self._pending.popleft()
+                raise self._pending.pop(0)
             if journal is not None and journal.replaying:
                 entry = journal.next_input()
                 if entry is not None:
@@ -297,8 +307,7 @@ class Room:
             await self._commit([Kind.MESSAGE.value, who.seat, message])
 
     def _entry_result(self, entry: list[Any]) -> tuple[Player, Any] | None:
-        """What a logged input gives the game: a message, or ``TimeoutError``;
-        ``None`` for an entry that only changed the room (a departure)."""
+        """A logged input's message, or ``TimeoutError``; ``None`` for a presence change."""
         kind = entry[0]
         if kind == Kind.MESSAGE.value:
             return self.players[entry[1]], entry[2]
@@ -307,8 +316,7 @@ class Room:
         return None
 
     async def _commit(self, entry: list[Any]) -> None:
-        """Log an input and wait until it is durable; the next receive gives it to
-        the game (kept for it if this wait is cancelled: logged means seen)."""
+        """Log an input, durably; the next receive gives it to the game (logged means seen)."""
         assert self._journal is not None
         self._unread.append(entry)
         await self._journal.log.commit(entry)
@@ -322,13 +330,10 @@ class Room:
     async def turn(
         self, player: Player, *, timeout: float | None = None, clock: Clock | None = None, validate: Callable[[Any], str | None] | None = None
     ) -> Any:
-        """Wait for *player*'s move; messages from others get a ``not_your_turn`` error.
-
-        *validate(message)* returns a reason when the move is illegal: the player
-        gets an ``illegal_move`` error and the turn goes on.  With *clock*, the
-        clock runs while waiting and its increment is added after a valid move;
-        when it runs out, or *timeout* passes, :class:`TurnTimeout`.
-        """
+        """Wait for *player*'s move (others get ``not_your_turn``; a reason from
+        *validate(message)* gives ``illegal_move`` and the turn goes on); *clock*
+        runs meanwhile, its increment added after a valid move; :class:`TurnTimeout`
+        when it runs out or *timeout* passes (:func:`rooms.turns.take_turn`)."""
         return await take_turn(self, player, timeout=timeout, clock=clock, validate=validate)
 
     # ------------------------------------------------------------------ comings and goings
@@ -489,9 +494,7 @@ class Room:
     # ------------------------------------------------------------------ moving between processes
 
     def stop(self) -> None:
-        """This process no longer hosts the room (its lease is lost, or it handed
-        the room over): stop the game silently, send nobody anything.  The
-        backend closes the connections; another process carries the room on."""
+        """This process no longer hosts the room (lease lost, handed over): stop, send nothing."""
         if self.moved or self.ended:
             return
         self.moved = True
@@ -592,7 +595,6 @@ class Room:
             send(value)
 
 
-def _reply(sock: Any, obj: Any) -> None:
-    """The room's own answer to a connection (never logged: not the game's)."""
+def _reply(sock: Any, obj: Any) -> None:  # the room's own answer to a connection: never logged
     if not sock.closed:
         sock.text(codec.encode_text(obj))
