@@ -28,7 +28,7 @@ from ws.closecodes import CloseCode
 from ws.exceptions import closed_in_group
 
 from . import wire
-from .archive import Archive, RoomEnd, player_id
+from .archive import Archive, RoomEnd
 from .backend import Admission, Backend, Claim, Elsewhere, Entrant, Entry, Refusal, Resume, Seat, Seated, Watch
 from .codec import encode_text
 from .exceptions import CLOSE_CODES, GameDiverged, PlayerLeft, RoomMoved, TurnTimeout
@@ -237,7 +237,8 @@ class Lobby:
         entrant = Entrant(sock, identity, request)
         spread = 0.0
         if rating is None and self.ratings is not None:
-            rating, spread = await self._rating_of(identity, key.mode)
+            assert self.archive is not None  # (ratings need an archive: checked in __init__)
+            rating, spread = await self.archive.matching_rating(self.name, key.mode, identity, self.ratings)
         ticket = Ticket(secrets.token_hex(8), key, time.monotonic(), rating, entrant, spread)
         self.stats.saw_mode(key.mode)
         left = asyncio.get_running_loop().create_future()
@@ -247,7 +248,18 @@ class Lobby:
             if not left.done():
                 left.set_result(None)
 
+        def on_shutdown(_: ws.Server) -> None:
+            on_close(sock)  # out of the queue at once: no new match while the server drains
+            sock.text(encode_text(wire.error(_SHUTTING_DOWN.error, _SHUTTING_DOWN.detail)))
+            sock.close(CLOSE_CODES[_SHUTTING_DOWN.error], "server shutting down")
+
+        server = request.server
+        if server is not None and server.closing:  # (arrived as the server began to close)
+            await self._refuse(sock, _SHUTTING_DOWN)
+            return
         sock.add_close_callback(on_close)
+        if server is not None:
+            server.add_close_callback(on_shutdown)
         try:
             await backend.queue(self, ticket)
             done, _ = await asyncio.wait([entrant.matched, left], timeout=self.max_wait, return_when=asyncio.FIRST_COMPLETED)
@@ -263,6 +275,8 @@ class Lobby:
             self.stats.match_waited(time.monotonic() - ticket.joined_at)
         finally:
             sock.remove_close_callback(on_close)
+            if server is not None:
+                server.remove_close_callback(on_shutdown)
             backend.leave(ticket)
         if isinstance(match, Seated):
             await self._hold(match.room, sock)
@@ -314,7 +328,7 @@ class Lobby:
         for seat, player in zip(seats, players, strict=True):
             if seat.entrant is not None:
                 seat.entrant.seated(room, player)
-        room.task = server.spawn(self._run(room))
+        room.task = server.spawn(self._run(room), drain=not self.backend.hands_over(room))
         return room
 
     def _room(self, room_id: str, key: LobbyKey, players: list[Player], server: ws.Server, log: RoomLog | None, seed: int | None) -> Room:
@@ -350,7 +364,7 @@ class Lobby:
             players.append(player)
         room = self._room(meta.room_id, key, players, server, log, meta.seed)
         room.replay(1, attach, on_live)
-        room.task = server.spawn(self._run(room))
+        room.task = server.spawn(self._run(room), drain=not self.backend.hands_over(room))
         return room
 
     async def _run(self, room: Room) -> None:
@@ -422,17 +436,6 @@ class Lobby:
     def _archive_room(self, end: RoomEnd) -> None:
         if self.archive is not None:
             self.archive.record_room(end, ratings=self.ratings, details=self.record)
-
-    async def _rating_of(self, identity: Any, mode: Any) -> tuple[float, float]:
-        """The rating a player is matched with, and their band's spread: their stored
-        Glicko-2 rating, or a newcomer's (an anonymous player is always one)."""
-        assert self.ratings is not None and self.archive is not None
-        system = self.ratings.system
-        player = player_id(identity)
-        stored = await self.archive.lookup_rating(self.name, mode, player) if player is not None else None
-        if stored is None:
-            return system.rating, self.ratings.spread(system.deviation)
-        return stored.rating, self.ratings.spread(stored.deviation)
 
     # ------------------------------------------------------------------ reconnect and watch
 
@@ -562,6 +565,7 @@ class Lobby:
 
 
 _INVALID_TOKEN = Refusal("invalid_token", "invalid seat token")
+_SHUTTING_DOWN = Refusal("server_shutdown", "the server is shutting down: join again")
 DIVERGED = "room could not be resumed: game is not deterministic"
 _NO_RUNNING_ROOM = Refusal("unknown_room", "no running room with this id")
 
