@@ -131,6 +131,9 @@ async def main() -> None:
     parser.add_argument(
         "--max-connections-per-ip", type=int, default=256, help="connections from one address (default 256; 0: no limit, for a load test from one machine)"
     )
+    parser.add_argument(
+        "--drain", type=float, default=30.0, metavar="SECONDS", help="on SIGTERM, how long running games may go on to their end (default 30)"
+    )
     parser.add_argument("--redis", metavar="URL", help="join the cluster of this Redis (redis://host:port/db): chess games become durable")
     parser.add_argument("--secret", default=None, help="seat-token secret shared by the cluster (default: one stored in Redis)")
     args = parser.parse_args()
@@ -146,12 +149,13 @@ async def main() -> None:
             print(f"archive: {exc}; games wait in {archive.spool.path}", flush=True)
         except rooms.ArchiveError as exc:
             raise SystemExit(f"archive: {exc}") from None
-    limits = ws.ServerLimits(max_connections_per_ip=args.max_connections_per_ip or None)
+    limits = ws.ServerLimits(max_connections_per_ip=args.max_connections_per_ip or None, drain_timeout=args.drain)
     server = await ws.serve(site.app, args.host, args.port, limits=limits)
     if backend is not None:
         await backend.start(server)
-    # SIGTERM (a deploy, kubectl drain) closes gracefully: /readyz says 503; in a
-    # cluster the durable rooms are handed to another process, else sockets get 1001.
+    # SIGTERM (a deploy, kubectl drain) closes gracefully: /readyz says 503, waiting
+    # players are told at once; in a cluster the durable rooms are handed to another
+    # process, else games get --drain seconds to end before their sockets get 1001.
     with contextlib.suppress(NotImplementedError, RuntimeError):
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, server.close)
     base = f"http://{args.host}:{server.port}"

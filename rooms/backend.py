@@ -266,6 +266,12 @@ class Backend(abc.ABC):
         and the lobby ends it (1001)."""
         return False
 
+    def hands_over(self, room: Room) -> bool:
+        """Whether a shutdown hands *room* to another process at once (a durable
+        room on a cluster).  If not, the server lets its game run on, for up to
+        ``ServerLimits.drain_timeout`` seconds, before the lobby ends it (1001)."""
+        return False
+
     @property
     def paused(self) -> bool:
         """True while matching cannot go on (a cluster's Redis is unreachable);

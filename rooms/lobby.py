@@ -28,11 +28,11 @@ from ws.closecodes import CloseCode
 from ws.exceptions import closed_in_group
 
 from . import wire
-from .archive import Archive, RoomEnd, player_id
-from .backend import Admission, Backend, Claim, Elsewhere, Entrant, Entry, Refusal, Resume, Seat, Seated, Watch
+from .archive import Archive, RoomEnd
+from .backend import Admission, Backend, Claim, Elsewhere, Entrant, Entry, Match, Refusal, Resume, Seat, Seated, Watch
 from .codec import encode_text
 from .exceptions import CLOSE_CODES, GameDiverged, PlayerLeft, RoomMoved, TurnTimeout
-from .log import Meta, RoomLog, SeatMeta, pack
+from .log import Meta, RoomLog, SeatMeta, storable
 from .matching import Bands, LobbyKey, Ticket
 from .memory import MemoryBackend
 from .ratings import Ratings
@@ -205,7 +205,12 @@ class Lobby:
                 if code is not None and not new_code and not await self.backend.has_key(self, key):
                     await self._refuse(sock, Refusal("unknown_room", f"no private room with code {code}"))
                 else:
-                    await self._wait_for_match(request, sock, identity, key, rating)
+                    # Returned, not held in its frame: a seated player's task keeps only what it needs.
+                    match = await self._wait_for_match(request, sock, identity, key, rating)
+                    if isinstance(match, Seated):
+                        await self._hold(match.room, sock)
+                    elif match is not None:
+                        await self.backend.relay(match.handle)
         except ws.Closed:
             pass
         finally:
@@ -232,12 +237,14 @@ class Lobby:
 
     async def _wait_for_match(
         self, request: ws.Request, sock: ws.MessageSocket, identity: Any, key: LobbyKey, rating: float | None
-    ) -> None:
+    ) -> Match | None:
+        """Queue the player until matched (``None``: it left, timed out or the server is closing)."""
         backend = self.backend
         entrant = Entrant(sock, identity, request)
         spread = 0.0
         if rating is None and self.ratings is not None:
-            rating, spread = await self._rating_of(identity, key.mode)
+            assert self.archive is not None  # (ratings need an archive: checked in __init__)
+            rating, spread = await self.archive.matching_rating(self.name, key.mode, identity, self.ratings)
         ticket = Ticket(secrets.token_hex(8), key, time.monotonic(), rating, entrant, spread)
         self.stats.saw_mode(key.mode)
         left = asyncio.get_running_loop().create_future()
@@ -247,27 +254,36 @@ class Lobby:
             if not left.done():
                 left.set_result(None)
 
+        def on_shutdown(_: ws.Server) -> None:
+            on_close(sock)  # out of the queue at once: no new match while the server drains
+            sock.text(encode_text(wire.error(_SHUTTING_DOWN.error, _SHUTTING_DOWN.detail)))
+            sock.close(CLOSE_CODES[_SHUTTING_DOWN.error], "server shutting down")
+
+        server = request.server
+        if server is not None and server.closing:  # (arrived as the server began to close)
+            await self._refuse(sock, _SHUTTING_DOWN)
+            return None
         sock.add_close_callback(on_close)
+        if server is not None:
+            server.add_close_callback(on_shutdown)
         try:
             await backend.queue(self, ticket)
             done, _ = await asyncio.wait([entrant.matched, left], timeout=self.max_wait, return_when=asyncio.FIRST_COMPLETED)
             if not done:
                 if await backend.withdraw(ticket):
                     await self._refuse(sock, Refusal("lobby_timeout", f"no match within {self.max_wait:g} s"))
-                    return
+                    return None
                 if entrant.waiting:  # matched just now, elsewhere: the group is on its way
                     await asyncio.wait([entrant.matched, left], timeout=backend.request_timeout, return_when=asyncio.FIRST_COMPLETED)
             if entrant.waiting:
-                return  # left while waiting
-            match = entrant.matched.result()
+                return None  # left while waiting
             self.stats.match_waited(time.monotonic() - ticket.joined_at)
+            return entrant.matched.result()
         finally:
             sock.remove_close_callback(on_close)
+            if server is not None:
+                server.remove_close_callback(on_shutdown)
             backend.leave(ticket)
-        if isinstance(match, Seated):
-            await self._hold(match.room, sock)
-        else:
-            await backend.relay(match.handle)
 
     async def _hold(self, room: Room, sock: ws.MessageSocket) -> None:
         """This connection's task lives until the room ends or the socket goes."""
@@ -306,7 +322,7 @@ class Lobby:
         log = None
         if self.durable is not False:
             seed = secrets.randbits(63)
-            seat_meta = tuple(SeatMeta(p.seat, p.name, _storable(p.identity), p.nonce, *p.where) for p in players)
+            seat_meta = tuple(SeatMeta(p.seat, p.name, storable(p.identity), p.nonce, *p.where) for p in players)
             meta = Meta(room_id, self.name, (key.path, key.mode, key.code), seed, seat_meta)
             log = self.backend.open_log(self, meta, required=bool(self.durable))
         room = self._room(room_id, key, players, server, log, seed if log is not None else None)
@@ -317,7 +333,7 @@ class Lobby:
         for seat, player in zip(seats, players, strict=True):
             if seat.entrant is not None:
                 seat.entrant.seated(room, player)
-        room.task = server.spawn(self._run(room))
+        room.task = server.spawn(self._run(room), drain=not self.backend.hands_over(room))
         return room
 
     def _room(self, room_id: str, key: LobbyKey, players: list[Player], server: ws.Server, log: RoomLog | None, seed: int | None) -> Room:
@@ -353,7 +369,7 @@ class Lobby:
             players.append(player)
         room = self._room(meta.room_id, key, players, server, log, meta.seed)
         room.replay(1, attach, on_live)
-        room.task = server.spawn(self._run(room))
+        room.task = server.spawn(self._run(room), drain=not self.backend.hands_over(room))
         return room
 
     async def _run(self, room: Room) -> None:
@@ -425,17 +441,6 @@ class Lobby:
     def _archive_room(self, end: RoomEnd) -> None:
         if self.archive is not None:
             self.archive.record_room(end, ratings=self.ratings, details=self.record)
-
-    async def _rating_of(self, identity: Any, mode: Any) -> tuple[float, float]:
-        """The rating a player is matched with, and their band's spread: their stored
-        Glicko-2 rating, or a newcomer's (an anonymous player is always one)."""
-        assert self.ratings is not None and self.archive is not None
-        system = self.ratings.system
-        player = player_id(identity)
-        stored = await self.archive.lookup_rating(self.name, mode, player) if player is not None else None
-        if stored is None:
-            return system.rating, self.ratings.spread(system.deviation)
-        return stored.rating, self.ratings.spread(stored.deviation)
 
     # ------------------------------------------------------------------ reconnect and watch
 
@@ -565,17 +570,9 @@ class Lobby:
 
 
 _INVALID_TOKEN = Refusal("invalid_token", "invalid seat token")
+_SHUTTING_DOWN = Refusal("server_shutdown", "the server is shutting down: join again")
 DIVERGED = "room could not be resumed: game is not deterministic"
 _NO_RUNNING_ROOM = Refusal("unknown_room", "no running room with this id")
-
-
-def _storable(identity: Any) -> Any:
-    """*identity* as the log can store it (msgpack): itself, or its name."""
-    try:
-        pack([identity])
-        return identity
-    except (TypeError, ValueError):
-        return {"name": str(identity.get("name") if isinstance(identity, dict) else identity)}
 
 
 def _player_left(exc: ws.Closed) -> dict[str, Any]:

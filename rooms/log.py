@@ -23,7 +23,7 @@ from typing import Any
 import attrs
 import msgpack
 
-__all__ = ["Kind", "RoomLog", "Meta", "SeatMeta", "output_hash", "pack", "unpack", "INPUTS", "READINGS", "PRESENCE"]
+__all__ = ["Kind", "RoomLog", "Meta", "SeatMeta", "output_hash", "pack", "unpack", "storable", "INPUTS", "READINGS", "PRESENCE"]
 
 
 class Kind(str, enum.Enum):
@@ -55,6 +55,15 @@ def output_hash(target: str, payload: str | bytes) -> bytes:
     h.update(b"\x00" if isinstance(payload, str) else b"\x01")
     h.update(payload.encode() if isinstance(payload, str) else payload)
     return h.digest()
+
+
+def storable(identity: Any) -> Any:
+    """*identity* as a log can store it (msgpack): itself, or ``{"name": ...}``."""
+    try:
+        pack([identity])
+        return identity
+    except (TypeError, ValueError):
+        return {"name": str(identity.get("name") if isinstance(identity, dict) else identity)}
 
 
 def pack(entry: list[Any]) -> bytes:

@@ -13,6 +13,7 @@ import collections
 import contextlib
 import logging
 import ssl as _ssl
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -51,6 +52,9 @@ class ServerLimits:
     - ``max_request_line`` / ``max_header_size`` / ``max_headers`` / ``max_body``:
       HTTP parser limits (414, 431, 431, 413 beyond them);
     - ``shutdown_timeout``: seconds ``close()`` waits for handlers before cancelling them;
+    - ``drain_timeout``: seconds ``close()`` lets work spawned with ``drain=True``
+      (a game of a single process) run on to its end, its sockets open, before
+      cancelling it: a deploy does not cut short the games that end meanwhile;
     - ``max_connections`` / ``max_connections_per_ip``: open TCP connections (HTTP
       and WebSocket) in all and from one IP address; over either, 503.
     """
@@ -62,6 +66,7 @@ class ServerLimits:
     max_headers: int | None = 128
     max_body: int | None = 2**20
     shutdown_timeout: float = 10.0
+    drain_timeout: float = 30.0
     max_connections: int | None = 10_000
     max_connections_per_ip: int | None = 256
 
@@ -279,6 +284,8 @@ class Server:
         self._closed = asyncio.Event()
         self._closer: asyncio.Task[Any] | None = None
         self._owned: set[asyncio.Task[Any]] = set()
+        self._draining: set[asyncio.Task[Any]] = set()  # owned tasks that may finish first
+        self._close_callbacks: dict[Callable[[Server], Any], None] = {}  # (ordered, O(1) removal)
         self._open = 0
         self._per_ip: dict[str, int] = {}
         # What the sockets that are gone carried (the open ones are counted at scrape time).
@@ -337,14 +344,19 @@ class Server:
         code = int(CloseCode.ABNORMAL_CLOSURE if code is None else code)
         self._closes[code] = self._closes.get(code, 0) + 1
 
-    def spawn(self, coro: Any) -> asyncio.Task[Any]:
+    def spawn(self, coro: Any, *, drain: bool = False) -> asyncio.Task[Any]:
         """Run *coro* in a task the server owns, for work that outlives one
         connection (a game whose players may reconnect).  On shutdown these tasks
         are cancelled first, while their sockets are still open, so they can tell
-        their clients why (then the sockets are closed with 1001)."""
+        their clients why (then the sockets are closed with 1001).  With *drain*,
+        shutdown first waits up to ``limits.drain_timeout`` for the task to end
+        by itself (listening has stopped; its sockets stay open meanwhile)."""
         task = self._spawn(coro)
         self._owned.add(task)
         task.add_done_callback(self._owned.discard)
+        if drain:
+            self._draining.add(task)
+            task.add_done_callback(self._draining.discard)
         return task
 
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
@@ -434,11 +446,31 @@ class Server:
         self.closing = True
         if self._server is not None:
             self._server.close()
-        for task in list(self._owned):
+        for callback in list(self._close_callbacks):
+            try:
+                callback(self)
+            except Exception:
+                logger.exception("error in a close callback of the server")
+        self._close_callbacks.clear()
+        for task in list(self._owned - self._draining):
             task.cancel()
         self._closer = asyncio.get_running_loop().create_task(self._finish())
 
+    def add_close_callback(self, callback: Callable[[Server], Any]) -> None:
+        """Call ``callback(server)`` once, when :meth:`close` starts (a lobby stops
+        matching its waiting players then, while running games drain)."""
+        self._close_callbacks[callback] = None
+
+    def remove_close_callback(self, callback: Callable[[Server], Any]) -> None:
+        """Forget *callback* (nothing happens if it was not added, or was called)."""
+        self._close_callbacks.pop(callback, None)
+
     async def _finish(self) -> None:
+        if self._draining:
+            # Graceful drain: the games that end within drain_timeout end as usual.
+            await asyncio.wait(set(self._draining), timeout=self.limits.drain_timeout)
+            for task in list(self._draining):
+                task.cancel()
         if self._owned:
             # Let spawned work (games) react to its cancellation while its
             # sockets are open; bounded, as everything in shutdown.

@@ -22,7 +22,7 @@ from typing import Any, Self
 
 from ..exceptions import ArchiveError
 from ..ratings import Ratings
-from .records import GameRecord, PlayerRating, RoomEnd, game_record, mode_text
+from .records import GameRecord, PlayerRating, RoomEnd, game_record, mode_text, player_id
 from .spool import Spool
 from .store import Store
 from .urls import store_for
@@ -329,6 +329,17 @@ class Archive:
         except (ArchiveError, TimeoutError) as exc:
             logger.warning("archive %s: rating of %s unavailable (%s); using the last one known", self.url, player, exc)
             return self._ratings.get((lobby, mode_text(mode), player))
+
+    async def matching_rating(self, lobby: str, mode: Any, identity: Any, ratings: Ratings) -> tuple[float, float]:
+        """The rating a player of *lobby* is matched with, and their band's spread
+        (``ratings.spread``): their stored Glicko-2 rating (:meth:`lookup_rating`),
+        or a newcomer's (an anonymous player is always one)."""
+        system = ratings.system
+        player = player_id(identity)
+        stored = await self.lookup_rating(lobby, mode, player) if player is not None else None
+        if stored is None:
+            return system.rating, ratings.spread(system.deviation)
+        return stored.rating, ratings.spread(stored.deviation)
 
     async def leaderboard(self, lobby: str, mode: Any, *, limit: int = 50, min_games: int = 1) -> list[PlayerRating]:
         """The *limit* best rated players of *lobby* and *mode* with at least *min_games*."""

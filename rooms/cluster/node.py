@@ -354,6 +354,9 @@ class RedisBackend(Backend):
         self._local.add(lobby, room)
         self._logs[room.id] = log
 
+    def hands_over(self, room: Room) -> bool:
+        return room.log is not None  # a durable room: another process adopts it
+
     def hand_over(self, room: Room) -> bool:
         """Draining: stop *room* here and release it for another process to adopt."""
         log = self._logs.get(room.id)

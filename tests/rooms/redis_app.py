@@ -107,6 +107,9 @@ async def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--reconnect", type=float, default=10.0)
     parser.add_argument("--secret", default="a cluster-wide test secret")
     parser.add_argument("--drain", type=float, default=30.0)
+    # The games of its durable=False lobbies end at once on SIGTERM (no drain):
+    # what the cluster's shutdown tests look at.
+    parser.add_argument("--game-drain", type=float, default=0.0)
     args = parser.parse_args(argv)
     logging.basicConfig(level=os.environ.get("ROOMS_TEST_LOG", "WARNING"), format=f"%(asctime)s {args.node} %(name)s %(levelname)s %(message)s")
     backend = rooms.RedisBackend(
@@ -114,7 +117,7 @@ async def main(argv: list[str] | None = None) -> None:
         drain_timeout=args.drain,
     )
     app, _ = build(backend, args.node, args.reconnect)
-    server = await ws.serve(app, "127.0.0.1", args.port, limits=ws.ServerLimits(shutdown_timeout=3.0))
+    server = await ws.serve(app, "127.0.0.1", args.port, limits=ws.ServerLimits(shutdown_timeout=3.0, drain_timeout=args.game_drain))
     await backend.start(server)
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, server.close)

@@ -8,7 +8,7 @@ import pytest
 import rooms
 import ws
 from tests.rooms.helpers import lobby_app, seat
-from tests.support import close_all, running
+from tests.support import Bot, close_all, running, scaled
 
 
 async def test_a_player_leaving_a_taskgroup_game_is_a_result_not_a_crash(caplog):
@@ -71,6 +71,49 @@ async def test_shutdown_tells_players_why_before_closing_with_1001():
             assert ended and ended[0]["result"] is None and ended[0]["error"] == "server shutting down"
             assert closed.code == 1001
     assert list(lobby.results) == []  # an interrupted game has no result
+
+
+async def test_a_drain_lets_a_running_game_finish_and_stops_matching_at_once():
+    """SIGTERM with the memory backend: the room that ends within drain_timeout
+    ends as usual (its result, 1000); a player still waiting for a match is told
+    at once (``server_shutdown``, 1001) and is never matched."""
+
+    async def game(room):
+        player, msg = await room.receive()  # the last move, made during the drain
+        return {"last": msg, "by": player.seat}
+
+    app, lobby = lobby_app(2, game)
+    async with running(app, limits=ws.ServerLimits(drain_timeout=scaled(20))) as server:
+        a, b = await seat(server, ["a", "b"])
+        waiting = await Bot.connect(server, "/game", name="c")
+        await waiting.recv_type("lobby")
+        server.close()
+        error = await waiting.recv_type("error")
+        assert error["error"] == "server_shutdown"
+        assert (await waiting.closed()).code == 1001
+        a.send({"move": "last"})
+        ended = await b.recv_type("ended")
+        assert ended["result"] == {"last": {"move": "last"}, "by": 0}
+        for bot in (a, b):
+            assert (await bot.closed()).code == 1000
+        await asyncio.wait_for(server.wait_closed(), scaled(10))
+    assert [result for _, result in lobby.results] == [{"last": {"move": "last"}, "by": 0}]
+
+
+async def test_a_game_still_running_after_the_drain_ends_with_1001():
+    async def game(room):
+        await room.receive()
+
+    app, lobby = lobby_app(2, game)
+    async with running(app, limits=ws.ServerLimits(drain_timeout=0.3)) as server:
+        a, b = await seat(server, ["a", "b"])
+        server.close()
+        for bot in (a, b):
+            messages, closed = await bot.messages_until_closed()
+            ended = [m for m in messages if isinstance(m, dict) and m.get("type") == "ended"]
+            assert ended and ended[0]["error"] == "server shutting down"
+            assert closed.code == 1001
+    assert list(lobby.results) == []
 
 
 def test_a_misspelt_option_fails_when_the_lobby_is_built():

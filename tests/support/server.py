@@ -29,7 +29,11 @@ async def running(app: ws.App, **kwargs: Any) -> AsyncIterator[ws.Server]:
     """Serve *app* on 127.0.0.1 with a free port for the duration of the block.
 
     On exit the server shuts down and the test checks it left nothing behind.
+    Unless the test passes its own ``limits``, games get no drain time
+    (``drain_timeout=0``): a test ends with its rooms ended at once, with 1001;
+    the tests of the drain itself say how long it is.
     """
+    kwargs.setdefault("limits", ws.ServerLimits(drain_timeout=0.0))
     server = await ws.serve(app, "127.0.0.1", 0, **kwargs)
     try:
         yield server

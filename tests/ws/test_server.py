@@ -451,3 +451,100 @@ async def test_idle_http_connection_closed_at_shutdown(app: ws.App) -> None:
         assert await wait_eof(reader, scaled(2)) == b""
     finally:
         writer.close()
+
+
+# ---------------------------------------------------------------------- drain
+
+
+def drain_app(finish: asyncio.Event, outcome: list[str]) -> ws.App:
+    """A WebSocket whose work runs in a task spawned with drain=True: it sends
+    "done" on *finish* and "cancelled" if shutdown cancels it first."""
+    app = ws.App()
+
+    @app.route("/game")
+    @ws.endpoint
+    async def game(request: ws.Request, sock: ws.WebSocket) -> None:
+        async def work() -> None:
+            try:
+                await finish.wait()
+                outcome.append("done")
+                await sock.send("done")
+            except asyncio.CancelledError:
+                outcome.append("cancelled")
+                raise
+
+        await request.server.spawn(work(), drain=True)
+
+    return app
+
+
+async def test_close_lets_drained_work_finish_with_its_socket_open() -> None:
+    finish, outcome = asyncio.Event(), []
+    limits = ws.ServerLimits(drain_timeout=scaled(10))
+    async with running(drain_app(finish, outcome), limits=limits) as server:
+        async with websockets.asyncio.client.connect(url(server, "/game")) as client:
+            await eventually(lambda: server.statistics()["websockets"] == 1)
+            port = server.port
+            server.close()
+            assert server.closing
+            # Listening stopped at once, but the game's socket is still open...
+            with pytest.raises(OSError):
+                await asyncio.open_connection("127.0.0.1", port)
+            finish.set()
+            # ...so the game that ends during the drain ends as usual: its last
+            # message, then its handler's normal close (1000), not a 1001.
+            assert await asyncio.wait_for(client.recv(), scaled(5)) == "done"
+            with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
+                await asyncio.wait_for(client.recv(), scaled(5))
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1000
+            await asyncio.wait_for(server.wait_closed(), scaled(5))
+    assert outcome == ["done"]
+
+
+async def test_drained_work_still_running_after_drain_timeout_is_cancelled() -> None:
+    finish, outcome = asyncio.Event(), []
+    async with running(drain_app(finish, outcome), limits=ws.ServerLimits(drain_timeout=0.2)) as server:
+        async with websockets.asyncio.client.connect(url(server, "/game")) as client:
+            await eventually(lambda: server.statistics()["websockets"] == 1)
+            await asyncio.wait_for(server.aclose(), scaled(5))
+            assert outcome == ["cancelled"]
+            with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
+                await asyncio.wait_for(client.recv(), scaled(5))
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
+
+
+async def test_work_spawned_without_drain_is_cancelled_at_once() -> None:
+    app = ws.App()
+    started, cancelled = asyncio.Event(), asyncio.Event()
+
+    async def work() -> None:
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    async with running(app, limits=ws.ServerLimits(drain_timeout=scaled(30))) as server:
+        server.spawn(work())
+        await asyncio.wait_for(started.wait(), scaled(1))
+        server.close()
+        # Cancelled by close() itself, not after the drain time.
+        await asyncio.wait_for(cancelled.wait(), scaled(1))
+
+
+async def test_close_callbacks_run_once_when_close_starts() -> None:
+    calls = []
+    async with running(ws.App()) as server:
+        server.add_close_callback(calls.append)
+
+        def removed(server: ws.Server) -> None:
+            calls.append("removed")
+
+        server.add_close_callback(removed)
+        server.remove_close_callback(removed)
+        server.remove_close_callback(removed)  # (twice: nothing happens)
+        server.close()
+        server.close()
+        assert calls == [server]
+    assert calls == [server]
