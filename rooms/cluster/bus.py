@@ -24,7 +24,7 @@ from typing import Any
 import attrs
 import msgpack
 
-from .store import REDIS_ERRORS, Store, stream_id
+from .store import REDIS_ERRORS, Backoff, Store, stream_id
 
 __all__ = ["Bus", "Kind", "Notice"]
 
@@ -142,7 +142,7 @@ class Bus:
 
     async def writer(self) -> None:
         """Write what is queued until ``should_stop()`` (then up to 2 s more to empty it)."""
-        backoff = 0.05
+        backoff = Backoff()
         stop_at: float | None = None
         while True:
             if self._should_stop():
@@ -161,14 +161,12 @@ class Bus:
                 await self._write(batch)
             except REDIS_ERRORS as exc:
                 self._out.extendleft(reversed(batch))  # retried as they were; receivers drop repeats
-                self._store.failed(exc)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 1.0)
+                await backoff.failed(self._store, exc)
                 continue
             except Exception:
                 logger.exception("node %s: error writing to Redis", self._store.node)
                 continue
-            backoff = 0.05
+            backoff.reset()
             if len(self._out) < _OUT_HIGH // 2:
                 self._drained.set()
 
@@ -191,16 +189,14 @@ class Bus:
         """Read the inbox and dispatch each entry until ``should_stop()``."""
         store = self._store
         key = store.key("in:" + store.node)
-        backoff = 0.05
+        backoff = Backoff()
         while not self._should_stop():
             try:
                 response = await store.rb.xread({key: self.last_id}, count=_READ, block=store.block_ms)
             except REDIS_ERRORS as exc:
-                store.failed(exc)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 1.0)
+                await backoff.failed(store, exc)
                 continue
-            backoff = 0.05
+            backoff.reset()
             if not response:
                 continue
             for _, entries in response:

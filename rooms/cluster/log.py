@@ -20,7 +20,7 @@ from typing import Any
 
 from ..exceptions import RoomMoved
 from ..log import RoomLog, pack, unpack
-from .store import REDIS_ERRORS, Store
+from .store import REDIS_ERRORS, Backoff, Store
 
 __all__ = ["RedisLog", "read_log"]
 
@@ -79,7 +79,7 @@ class RedisLog(RoomLog):
 
     async def _write(self) -> None:
         store = self._store
-        backoff = 0.05
+        backoff = Backoff()
         try:
             while self._flushed < len(self.entries) and not self.lost:
                 upto = min(len(self.entries), self._flushed + _BATCH)
@@ -87,11 +87,9 @@ class RedisLog(RoomLog):
                 try:
                     ok = await store.scripts["APPEND"](args=[store.prefix, self.room_id, store.node, str(self.epoch), batch])
                 except REDIS_ERRORS as exc:
-                    store.failed(exc)
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, 1.0)
+                    await backoff.failed(store, exc)
                     continue
-                backoff = 0.05
+                backoff.reset()
                 if not ok:
                     logger.warning("node %s: lost the lease of room %s (epoch %d); stopping it here", store.node, self.room_id, self.epoch)
                     self.lost = True

@@ -25,7 +25,7 @@ except ImportError:  # pragma: no cover - checked when a RedisBackend is created
     aioredis = None  # type: ignore[assignment]
     RedisError = OSError  # type: ignore[assignment,misc]
 
-__all__ = ["Store", "REDIS_ERRORS", "HAVE_REDIS", "stream_id"]
+__all__ = ["Store", "Backoff", "REDIS_ERRORS", "HAVE_REDIS", "stream_id"]
 
 logger = logging.getLogger("rooms.redis")
 
@@ -42,6 +42,26 @@ def stream_id(entry_id: str | bytes) -> tuple[int, int]:
     text = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
     ms, _, seq = text.partition("-")
     return int(ms), int(seq or 0)
+
+
+class Backoff:
+    """The pause of a loop whose Redis call failed: 50 ms, doubling up to *cap*
+    seconds while it keeps failing; ``reset()`` after a call that worked."""
+
+    __slots__ = ("delay", "cap")
+
+    def __init__(self, cap: float = 1.0) -> None:
+        self.delay = 0.05
+        self.cap = cap
+
+    async def failed(self, store: Store, exc: BaseException) -> None:
+        """Tell *store* (matching pauses), then wait before the next try."""
+        store.failed(exc)
+        await asyncio.sleep(self.delay)
+        self.delay = min(self.delay * 2, self.cap)
+
+    def reset(self) -> None:
+        self.delay = 0.05
 
 
 class Store:
