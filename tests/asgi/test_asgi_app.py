@@ -297,7 +297,7 @@ async def test_aggregate_and_a_handler_that_keeps_its_socket() -> None:
 
         c = await ws.connect(url(server, "/keep"))
         await eventually(lambda: len(kept) == 1, TIMEOUT)
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0.1)  # a while after its handler returned: what the test is about
         kept[0].text("still here")
         assert await asyncio.wait_for(c.recv(), TIMEOUT) == "still here"
         kept[0].close(4321, "later")

@@ -36,7 +36,7 @@ async def stalled(count: Callable[[], int], quiet: float = 0.5) -> int:
     last, since = count(), time.monotonic()
     while time.monotonic() - since < quiet:
         assert time.monotonic() < deadline, "it never stalled"
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.05)  # sampling the count: "quiet" seconds with no change is the stall looked for
         now = count()
         if now != last:
             last, since = now, time.monotonic()

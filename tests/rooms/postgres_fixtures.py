@@ -96,7 +96,7 @@ class PostgresServer:
             if time.monotonic() > deadline:
                 os.kill(pid, signal.SIGKILL)
                 deadline = time.monotonic() + scaled(5)
-            time.sleep(0.02)
+            time.sleep(0.02)  # polling: another process's death gives this one no event
         # A SIGKILLed postmaster leaves its pid file: remove it so start() works again.
         (self.data / "postmaster.pid").unlink(missing_ok=True)
 

@@ -16,14 +16,13 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import attrs
 
-from .timing import TIMEOUT, scaled
+from .timing import TIMEOUT, eventually, eventually_blocking, scaled
 
 __all__ = ["InProcess", "ServerProcess", "asgi_process", "hypercorn_running", "uvicorn_running"]
 
@@ -65,14 +64,10 @@ async def uvicorn_running(app: Any, **config: Any) -> AsyncIterator[InProcess]:
     server = Server(uvicorn.Config(app, **config))
     task = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]))
     try:
-        deadline = time.monotonic() + TIMEOUT
-        while not server.started:
-            if task.done():
-                task.result()
-                raise RuntimeError("uvicorn stopped before it started")
-            if time.monotonic() > deadline:
-                raise TimeoutError("uvicorn did not start")
-            await asyncio.sleep(0.01)
+        await eventually(lambda: server.started or task.done(), TIMEOUT)
+        if not server.started:
+            task.result()
+            raise RuntimeError("uvicorn stopped before it started")
         yield InProcess(sock.getsockname()[1], server)
     finally:
         server.should_exit = True
@@ -102,14 +97,13 @@ async def hypercorn_running(app: Any, **config: Any) -> AsyncIterator[InProcess]
     task = asyncio.get_running_loop().create_task(serve(app, cfg, shutdown_trigger=stop.wait))  # type: ignore[arg-type]
     port = sock.getsockname()[1]
     try:
-        deadline = time.monotonic() + TIMEOUT
-        while not await asyncio.to_thread(_answers, port, "/"):
-            if task.done():
-                task.result()
-                raise RuntimeError("hypercorn stopped before it started")
-            if time.monotonic() > deadline:
-                raise TimeoutError("hypercorn did not start")
-            await asyncio.sleep(0.02)
+        async def up() -> bool:
+            return task.done() or await asyncio.to_thread(_answers, port, "/")
+
+        await eventually(up, TIMEOUT)
+        if task.done():
+            task.result()
+            raise RuntimeError("hypercorn stopped before it started")
         yield InProcess(port, None)
     finally:
         stop.set()
@@ -183,13 +177,12 @@ def asgi_process(server: str, target: str, tmp: Path, *, ready: str = "/", extra
         )
     handle = ServerProcess(port, proc, log)
     try:
-        deadline = time.monotonic() + scaled(30)
-        while not _answers(port, ready):
-            if proc.poll() is not None:
-                raise RuntimeError(f"{server} exited with {proc.returncode}:\n{handle.output()[-3000:]}")
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{server} did not answer within {scaled(30):g} s:\n{handle.output()[-3000:]}")
-            time.sleep(0.05)
+        try:
+            eventually_blocking(lambda: proc.poll() is not None or _answers(port, ready), scaled(30))
+        except AssertionError:
+            raise TimeoutError(f"{server} did not answer within {scaled(30):g} s:\n{handle.output()[-3000:]}") from None
+        if proc.poll() is not None:
+            raise RuntimeError(f"{server} exited with {proc.returncode}:\n{handle.output()[-3000:]}")
         yield handle
     finally:
         handle.stop()

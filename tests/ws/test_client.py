@@ -392,7 +392,7 @@ async def test_a_connect_cancelled_at_any_point_leaves_no_unretrieved_exception(
                     except asyncio.CancelledError:
                         continue
                     await close_quietly(sock, 1000)
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.1)  # a while for a late "exception never retrieved": what the test looks for
         gc.collect()
         await asyncio.sleep(0)
     finally:

@@ -408,7 +408,7 @@ async def test_a_client_that_does_not_read_cannot_make_the_server_buffer_without
             async with asyncio.timeout(scaled(5)):
                 while True:
                     before = progress["sent"]
-                    await asyncio.sleep(0.3)
+                    await asyncio.sleep(0.3)  # sampling: no progress for 0.3 s is the stall looked for
                     if progress["sent"] == before:
                         break
             stalled_at = progress["sent"]
