@@ -210,6 +210,12 @@ class Matchers(RuleBasedStateMachine):
 
         self.run(step())
 
+    @precondition(lambda self: self.rated)
+    @rule(node=st.integers(0, 1), rating=RATINGS)
+    def join_public(self, node: int, rating: float) -> None:
+        """More joins of one public queue: players wait there long enough for waits to matter."""
+        self.join(node, MODES[0], None, rating)
+
     @precondition(lambda self: len(self.mm) > 0)
     @rule(data=st.data(), abort=st.booleans())
     def leave(self, data: st.DataObject, abort: bool) -> None:
