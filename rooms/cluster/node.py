@@ -17,6 +17,7 @@ import logging
 import os
 import secrets
 import socket
+from collections.abc import Callable
 from typing import Any
 
 import ws
@@ -69,6 +70,11 @@ class RedisBackend(Backend):
     ``server.close()`` waits for this process's rooms to be handed over.
     ``adopt_wait``: how long a player connected here waits for a room that
     lost its host to be adopted before being told it ended.
+
+    ``clock``: for tests and simulations, a callable returning seconds, used
+    instead of Redis's clock (``TIME``) for the tickets' join times and the
+    time matching runs at (rating bands widen with it).  Production leaves it
+    ``None``, so that every process shares Redis's clock.
     """
 
     def __init__(
@@ -84,6 +90,7 @@ class RedisBackend(Backend):
         durable: bool = True,
         drain_timeout: float = 30.0,
         adopt_wait: float | None = None,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         if not HAVE_REDIS:
             raise RuntimeError("RedisBackend needs the redis package: pip install 'wsrooms[redis]'")
@@ -109,7 +116,7 @@ class RedisBackend(Backend):
         self._bus = Bus(store, self._should_stop)
         self._bridges = Bridges(self._bus, adopt_wait if adopt_wait is not None else 3 * node_ttl + 10.0)
         self._requests = Requests(self._bus, self._bridges, self._local, self.node, request_timeout)
-        self._queues = Queues(store, self._bus, self._bridges, self._local, self._should_stop)
+        self._queues = Queues(store, self._bus, self._bridges, self._local, self._should_stop, clock=clock)
         self._queues.on_matched_away = self._matched_away
         self._adoptions = Adoptions(store, self._bus, self._bridges, self._local, self._adopted, self._lost)
         self._presence = Presence(

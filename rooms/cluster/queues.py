@@ -92,10 +92,20 @@ class Queues:
     """This process's waiting players, their tickets in Redis, and the groups
     they end up in."""
 
-    __slots__ = ("_store", "_bus", "_bridges", "_local", "_should_stop", "_waiting", "_numbers", "_dirty", "_dirty_event", "on_matched_away")
+    __slots__ = ("_store", "_bus", "_bridges", "_local", "_should_stop", "_clock", "_waiting", "_numbers", "_dirty", "_dirty_event", "on_matched_away")
 
-    def __init__(self, store: Store, bus: Bus, bridges: Bridges, local: Local, should_stop: Callable[[], bool]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        bus: Bus,
+        bridges: Bridges,
+        local: Local,
+        should_stop: Callable[[], bool],
+        *,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
         self._store = store
+        self._clock = clock  # None: the scripts read Redis's TIME
         self._bus = bus
         self._bridges = bridges
         self._local = local
@@ -166,8 +176,13 @@ class Queues:
             store.failed(exc)
             return None
 
+    def _now(self) -> str:
+        """The time for a script's "now" argument: '' (Redis's TIME) without a clock."""
+        return "" if self._clock is None else repr(float(self._clock()))
+
     async def _join(self, w: Waiter) -> None:
         store, lobby = self._store, w.lobby
+        now = self._now()
         data = json.dumps({"identity": _jsonable(w.entrant.identity)}, separators=(",", ":"))
         try:
             status, at = await store.scripts["JOIN"](
@@ -176,7 +191,7 @@ class Queues:
                     w.queue,
                     w.tid,
                     store.node,
-                    w.at,
+                    w.at or now,
                     "" if w.ticket.rating is None else w.ticket.rating,
                     data,
                     lobby.n,
@@ -184,6 +199,7 @@ class Queues:
                     *_band_args(lobby),
                     w.ticket.spread,
                     "1" if self._local.is_durable(lobby) else "",
+                    now,
                 ]
             )
         except REDIS_ERRORS as exc:
@@ -245,9 +261,12 @@ class Queues:
         """Re-match the rated queues of our players (bands widen with time)."""
         store = self._store
         queues = {w.queue: w.lobby for w in self._waiting.values() if w.joined and w.lobby.bands is not None}
+        if not queues:
+            return
+        now = self._now()  # one time for every queue, as Matchmaker.tick(now)
         for queue, lobby in queues.items():
             durable = "1" if self._local.is_durable(lobby) else ""
-            await store.scripts["TICK"](args=[store.prefix, queue, lobby.n, lobby.name, *_band_args(lobby), durable, store.node])
+            await store.scripts["TICK"](args=[store.prefix, queue, lobby.n, lobby.name, *_band_args(lobby), durable, store.node, now])
 
     # ------------------------------------------------------------------ groups
 

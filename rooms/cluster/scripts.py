@@ -13,7 +13,8 @@ a live process with the epoch one higher (rooms.cluster.adopt replays it).
 Matching follows :mod:`rooms.matching` (first come, first served per key; n per
 group; rating bands that widen while a ticket waits, greedy fill from the oldest
 ticket).  Times are Redis's own clock (``TIME``), so processes with skewed
-clocks still agree on who came first.
+clocks still agree on who came first; JOIN and TICK take the time as an
+argument instead when ``RedisBackend(clock=...)`` is set (tests, simulations).
 
 Keys, all under the prefix ``P`` (``ARGV[1]``)::
 
@@ -141,13 +142,12 @@ local function find_group(ids, n, bands, t)
   end
   return nil
 end
--- Seat every complete group of queue q; the host of a group is the node of the
--- ticket that completed it (completing), or else the caller if it owns one of
--- its tickets, or else the node of its first ticket.
-local function match(q, n, bands, lobby, completing, durable, caller)
+-- Seat every complete group of queue q at time t (bands widen with t); the
+-- host of a group is the node of the ticket that completed it (completing), or
+-- else the caller if it owns one of its tickets, or else the node of its first ticket.
+local function match(q, n, bands, lobby, completing, durable, caller, t)
   local qk = P .. 'q:' .. q
   local formed = 0
-  local t = now()
   while true do
     local ids = redis.call('ZRANGE', qk, 0, -1)
     if #ids < n then break end
@@ -204,7 +204,7 @@ end
 """
 
 # ARGV: P, queue, ticket, node, at ('' = now), rating, data, n, lobby, band, widen, max_band,
-# spread, durable
+# spread, durable, now ('' or absent = Redis's TIME: the time the match runs at, and at's default)
 # -> {status, at}: status 1 queued, 0 already queued, 2 matched already (then the
 # room id instead of at), -1 node not registered
 JOIN = (
@@ -218,12 +218,13 @@ if redis.call('EXISTS', tk) == 1 then
   if h[2] then return {2, h[2]} end
   return {0, h[1] or ''}
 end
-local at = string.format('%.6f', tonumber(ARGV[5]) or now())
+local t = tonumber(ARGV[15]) or now()
+local at = string.format('%.6f', tonumber(ARGV[5]) or t)
 redis.call('HSET', tk, 'node', node, 'q', q, 'at', at, 'r', ARGV[6], 's', ARGV[13] or '0', 'd', ARGV[7])
 redis.call('ZADD', P .. 'q:' .. q, at, tid)
 redis.call('SADD', P .. 'nt:' .. node, tid)
 redis.call('SADD', P .. 'queues', q)
-match(q, tonumber(ARGV[8]), bands_from(10), ARGV[9], tid, ARGV[14], nil)
+match(q, tonumber(ARGV[8]), bands_from(10), ARGV[9], tid, ARGV[14], nil, t)
 notify_queue(q, node)
 return {1, at}
 """
@@ -246,12 +247,12 @@ return 1
 """
 )
 
-# ARGV: P, queue, n, lobby, band, widen, max_band, durable, caller node -> groups
-# formed (bands widen with time)
+# ARGV: P, queue, n, lobby, band, widen, max_band, durable, caller node, now ('' or
+# absent = Redis's TIME) -> groups formed (bands widen with time)
 TICK = (
     COMMON
     + """
-local formed = match(ARGV[2], tonumber(ARGV[3]), bands_from(5), ARGV[4], nil, ARGV[8], ARGV[9])
+local formed = match(ARGV[2], tonumber(ARGV[3]), bands_from(5), ARGV[4], nil, ARGV[8], ARGV[9], tonumber(ARGV[10]) or now())
 if formed > 0 then notify_queue(ARGV[2]) end
 return formed
 """
