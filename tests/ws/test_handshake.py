@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ws.deflate import DeflateConfig, client_offer, compression_config
+from ws.deflate import DeflateConfig, client_offer
 from ws.exceptions import HTTPError, InvalidHandshake
 from ws.handshake import (
     Negotiated,
@@ -493,10 +493,3 @@ def test_server_negotiation_malformed_extensions_is_400() -> None:
     with pytest.raises(InvalidHandshake) as info:
         server_negotiation(head, compression=DeflateConfig())
     assert info.value.status == 400
-
-
-def test_compression_config() -> None:
-    assert compression_config(True) == DeflateConfig()
-    assert compression_config(False) is None and compression_config(None) is None
-    mine = DeflateConfig(level=1)
-    assert compression_config(mine) is mine
