@@ -291,7 +291,7 @@ def test_quoted_values_unescape_quoted_pairs() -> None:
     escaped = [(PMD, [("client_max_window_bits", '"1\\0"')])]
     assert server_negotiate(escaped, DeflateConfig()) == DeflateParams(client_max_window_bits=10)
     unterminated = [(PMD, [("client_max_window_bits", '"10\\"')])]
-    assert server_negotiate(unterminated + [(PMD, [])], DeflateConfig()) == DeflateParams()
+    assert server_negotiate([*unterminated, (PMD, [])], DeflateConfig()) == DeflateParams()
 
 
 def test_server_response_header() -> None:
@@ -643,7 +643,7 @@ def test_deflater_uses_its_own_side() -> None:
 
 
 def test_deflater_refuses_window_bits_8() -> None:
-    with pytest.raises(ValueError, match="^zlib cannot compress with an 8-bit window$"):
+    with pytest.raises(ValueError, match=r"^zlib cannot compress with an 8-bit window$"):
         Deflater(DeflateParams(server_max_window_bits=8), is_server=True)
     Deflater(DeflateParams(server_max_window_bits=8), is_server=False)  # not our side
 
@@ -809,7 +809,7 @@ def test_size_limit_boundary() -> None:
         Inflater(DeflateParams(), is_server=False).decompress(payload, True, len(message) - 1)
     assert info.value.code == 1009
     assert info.value.reason == f"decompressed message over {len(message) - 1} bytes"
-    with pytest.raises(ValueError, match="^max_size must be >= 0$"):
+    with pytest.raises(ValueError, match=r"^max_size must be >= 0$"):
         Inflater(DeflateParams(), is_server=False).decompress(payload, True, -1)
     with pytest.raises(PayloadTooBig):
         Inflater(DeflateParams(), is_server=False).decompress(payload, True, 0)
