@@ -34,7 +34,7 @@ is no HTTP status to answer on the client side).
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable
+from functools import partial
 from typing import Any, NamedTuple
 
 import attrs
@@ -72,14 +72,12 @@ _PARAMS = (_SERVER_NCT, _CLIENT_NCT, _SERVER_MWB, _CLIENT_MWB)
 _WINDOW_BITS = {str(bits): bits for bits in range(8, 16)}
 
 
-def _check_bits(low: int) -> Callable[[Any, attrs.Attribute[Any], int | None], None]:
-    """An attrs validator for window bits between *low* and 15 (or None)."""
-
-    def check(instance: Any, attribute: attrs.Attribute[Any], value: int | None) -> None:
-        if value is not None and not low <= value <= 15:
-            raise ValueError(f"{attribute.name} must be between {low} and 15, got {value}")
-
-    return check
+def _check_bits(low: int, instance: Any, attribute: attrs.Attribute[Any], value: int | None) -> None:
+    """The attrs validator of window bits between *low* and 15 (or None), bound to
+    *low* with ``functools.partial``: a module-level function, so that the check
+    itself runs when a value is validated (mutation testing can reach it)."""
+    if value is not None and not low <= value <= 15:
+        raise ValueError(f"{attribute.name} must be between {low} and 15, got {value}")
 
 
 @attrs.frozen(slots=True)
@@ -93,8 +91,8 @@ class DeflateParams:
 
     server_no_context_takeover: bool = False
     client_no_context_takeover: bool = False
-    server_max_window_bits: int = attrs.field(default=15, validator=_check_bits(8))
-    client_max_window_bits: int = attrs.field(default=15, validator=_check_bits(8))
+    server_max_window_bits: int = attrs.field(default=15, validator=partial(_check_bits, 8))
+    client_max_window_bits: int = attrs.field(default=15, validator=partial(_check_bits, 8))
 
     def to_header(self) -> str:
         """The ``Sec-WebSocket-Extensions`` value a server answers with.
@@ -129,8 +127,8 @@ class DeflateConfig:
 
     server_no_context_takeover: bool = False
     client_no_context_takeover: bool = False
-    server_max_window_bits: int | None = attrs.field(default=None, validator=_check_bits(9))
-    client_max_window_bits: int | None = attrs.field(default=None, validator=_check_bits(9))
+    server_max_window_bits: int | None = attrs.field(default=None, validator=partial(_check_bits, 9))
+    client_max_window_bits: int | None = attrs.field(default=None, validator=partial(_check_bits, 9))
     compress_threshold: int = attrs.field(default=128, validator=attrs.validators.ge(0))
     level: int = attrs.field(
         default=6, validator=[attrs.validators.ge(0), attrs.validators.le(9)]
@@ -169,7 +167,13 @@ def _unquote(value: str) -> str:
         out = []
         chars = iter(value[1:-1])
         for char in chars:
-            out.append(next(chars, "") if char == "\\" else char)
+            if char == "\\":
+                # RFC 7230 3.2.6: a quoted-pair; a lone backslash escapes the closing quote.
+                escaped = next(chars, None)
+                if escaped is None:
+                    raise _Invalid(f"unterminated quoted value {value}")
+                char = escaped
+            out.append(char)
         return "".join(out)
     return value
 

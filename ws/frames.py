@@ -71,13 +71,15 @@ def apply_mask_py(data: bytes | bytearray | memoryview, mask: bytes) -> bytes:
 
 
 # The optional C versions (ws/_speedups.c) are used when they were compiled, unless
-# WS_NO_SPEEDUPS=1; both give the same results (tests check each).
-_speedups: Any = None
-if os.environ.get("WS_NO_SPEEDUPS") != "1":
-    try:
-        from . import _speedups  # type: ignore[attr-defined,no-redef]  # compiled, may be absent
-    except ImportError:
-        pass
+# WS_NO_SPEEDUPS=1; both give the same results (tests check each).  With
+# WS_NO_SPEEDUPS=1 the compiled module is still configured (below), so the tests
+# can compare it with the pure-Python path that is then in use.
+_compiled: Any = None
+try:
+    from . import _speedups as _compiled  # type: ignore[attr-defined,no-redef]  # compiled, may be absent
+except ImportError:
+    pass
+_speedups: Any = _compiled if os.environ.get("WS_NO_SPEEDUPS") != "1" else None
 apply_mask = getattr(_speedups, "apply_mask", apply_mask_py)
 
 
@@ -285,10 +287,11 @@ def split_frames_py(
 
 
 split_frames = split_frames_py
-if hasattr(_speedups, "split_frames"):  # (absent from a build of an older ws/_speedups.c)
+if hasattr(_compiled, "split_frames"):  # (absent from a build of an older ws/_speedups.c)
     from .messages import DataMessage
 
     # The C version builds the payload of a complete binary frame as a DataMessage
     # already, which saves ws.protocol a copy of the whole message.
-    _speedups.configure(Frame, _OPCODES, ProtocolError, PayloadTooBig, DataMessage)
+    _compiled.configure(Frame, _OPCODES, ProtocolError, PayloadTooBig, DataMessage)
+if hasattr(_speedups, "split_frames"):
     split_frames = _speedups.split_frames

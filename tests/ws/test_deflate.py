@@ -17,6 +17,7 @@ from ws.deflate import (
     Inflater,
     client_accept,
     client_offer,
+    compression_config,
     server_negotiate,
 )
 from ws.exceptions import InvalidHandshake, InvalidPayload, PayloadTooBig
@@ -88,6 +89,62 @@ def test_params_reject_window_bits_out_of_range(bits: int) -> None:
 def test_config_validation(kwargs: dict[str, int]) -> None:
     with pytest.raises(ValueError):
         DeflateConfig(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("make", "low"),
+    [(DeflateParams, 8), (DeflateConfig, 9)],
+    ids=["params", "config"],
+)
+def test_window_bits_bounds_are_inclusive(make, low: int) -> None:
+    """RFC 7692 7.1.2: window bits 8 (9 for what we configure) to 15, both ends allowed;
+    the error names the field and the range."""
+    for name in ("server_max_window_bits", "client_max_window_bits"):
+        for bits in (low, 15):
+            assert getattr(make(**{name: bits}), name) == bits
+        for bits in (low - 1, 16):
+            with pytest.raises(ValueError) as info:
+                make(**{name: bits})
+            assert str(info.value) == f"{name} must be between {low} and 15, got {bits}"
+
+
+def test_compression_config() -> None:
+    assert compression_config(True) == DeflateConfig()
+    assert compression_config(False) is None and compression_config(None) is None
+    mine = DeflateConfig(level=1)
+    assert compression_config(mine) is mine
+
+
+def words_message() -> bytes:
+    """16 KB of random words: text whose compressed form depends on the zlib level."""
+    r = random.Random(3)
+    words = [bytes(r.choices(b"abcdefgh", k=r.randint(2, 7))) for _ in range(60)]
+    return b" ".join(r.choice(words) for _ in range(3000))
+
+
+def test_config_codec_takes_its_own_sides_half_and_the_configured_level() -> None:
+    """RFC 7692 7.1: a side compresses on the terms named after it and inflates on
+    its peer's; the threshold and the zlib level come from the config."""
+    params = DeflateParams(server_no_context_takeover=True, client_max_window_bits=9)
+    config = DeflateConfig(level=1, compress_threshold=7)
+    server = config.codec(params, is_server=True)
+    client = config.codec(params, is_server=False)
+    assert (server.threshold, client.threshold) == (7, 7)
+    message = random.Random(5).randbytes(2000) * 2  # refers 2000 bytes back: beyond a 9-bit window
+    sent = [server.deflater.compress(message) for _ in range(2)]
+    # server_no_context_takeover: each message afresh, at level 1
+    assert sent[0] == sent[1] == Deflater(params, is_server=True, level=1).compress(message)
+    assert [client.inflater.decompress(data, True, None) for data in sent] == [message, message]
+    # the client keeps its context (within a 9-bit window): the second message refers
+    # back to the first, and the server's inflater keeps it too
+    short = b"the quick brown fox jumps over the lazy dog, " * 5
+    back = [client.deflater.compress(short) for _ in range(2)]
+    assert len(back[1]) < len(back[0]) // 4
+    assert [server.inflater.decompress(data, True, None) for data in back] == [short, short]
+    text = words_message()
+    assert config.codec(params, is_server=True).deflater.compress(text) == Deflater(
+        params, is_server=True, level=1
+    ).compress(text) != Deflater(params, is_server=True).compress(text)
 
 
 def test_config_is_keyword_only() -> None:
@@ -228,6 +285,15 @@ def test_server_negotiate_accepts_quoted_values_and_any_case() -> None:
     assert server_negotiate(offers, DeflateConfig()) == DeflateParams(client_max_window_bits=10)
 
 
+def test_quoted_values_unescape_quoted_pairs() -> None:
+    """RFC 6455 9.1 and RFC 7230 3.2.6: a backslash escapes the next character; one
+    left alone at the end escapes the closing quote, which leaves the value unterminated."""
+    escaped = [(PMD, [("client_max_window_bits", '"1\\0"')])]
+    assert server_negotiate(escaped, DeflateConfig()) == DeflateParams(client_max_window_bits=10)
+    unterminated = [(PMD, [("client_max_window_bits", '"10\\"')])]
+    assert server_negotiate([*unterminated, (PMD, [])], DeflateConfig()) == DeflateParams()
+
+
 def test_server_response_header() -> None:
     offers = parse("permessage-deflate; client_max_window_bits; server_max_window_bits=10")
     params = server_negotiate(offers, DeflateConfig(client_max_window_bits=12))
@@ -358,6 +424,47 @@ def test_client_accept_refuses_bad_responses(response: str, config: DeflateConfi
     assert info.value.status == 0
 
 
+BAD = f"invalid {PMD} response: "
+
+
+@pytest.mark.parametrize(
+    ("response", "config", "reason"),
+    [
+        (parse(f"{PMD}; foo"), DeflateConfig(), BAD + "unknown parameter 'foo'"),
+        (
+            parse(f"{PMD}; server_no_context_takeover; server_no_context_takeover"),
+            DeflateConfig(),
+            BAD + "duplicate parameter server_no_context_takeover",
+        ),
+        (parse(f"{PMD}; server_no_context_takeover=1"), DeflateConfig(), BAD + "server_no_context_takeover takes no value"),
+        (parse(f"{PMD}; client_max_window_bits"), DeflateConfig(), BAD + "client_max_window_bits needs a value"),
+        (parse(f"{PMD}; server_max_window_bits=09"), DeflateConfig(), BAD + "invalid server_max_window_bits='09'"),
+        # a quoted value is judged, and named, unquoted
+        ([(PMD, [("server_max_window_bits", '""')])], DeflateConfig(), BAD + "invalid server_max_window_bits=''"),
+        ([(PMD, [("server_max_window_bits", '"15\\"')])], DeflateConfig(), BAD + 'unterminated quoted value "15\\"'),
+        (parse(PMD), DeflateConfig(server_no_context_takeover=True), BAD + "server_no_context_takeover was offered but not accepted"),
+        (
+            parse(f"{PMD}; server_max_window_bits=12"),
+            DeflateConfig(server_max_window_bits=10),
+            BAD + "server_max_window_bits=12 exceeds the offer",
+        ),
+        (
+            parse(f"{PMD}; client_max_window_bits=12"),
+            DeflateConfig(client_max_window_bits=10),
+            BAD + "client_max_window_bits=12 exceeds the offer",
+        ),
+        (parse(f"{PMD}; client_max_window_bits=8"), DeflateConfig(), BAD + "zlib cannot compress with an 8-bit window"),
+        (parse(f"{PMD}, {PMD}"), DeflateConfig(), "more than one extension in the response"),
+        (parse("x-webkit-deflate-frame"), DeflateConfig(), "unexpected extension 'x-webkit-deflate-frame'"),
+    ],
+)
+def test_client_accept_refusal_reasons(response, config: DeflateConfig, reason: str) -> None:
+    """RFC 7692 5.1: the client fails the connection; the reason tells the caller why."""
+    with pytest.raises(InvalidHandshake) as info:
+        client_accept(response, config)
+    assert info.value.reason == reason
+
+
 configs = st.builds(
     DeflateConfig,
     server_no_context_takeover=st.booleans(),
@@ -470,6 +577,40 @@ def test_empty_message_is_one_zero_octet() -> None:
     assert inflater.decompress(b"\x00", True, None) == b""
 
 
+def test_empty_message_after_another_is_one_zero_octet() -> None:
+    """RFC 7692 7.2.3.6, with the context kept: the flush alone is only the removed tail."""
+    deflater = Deflater(DeflateParams(), is_server=True)
+    deflater.compress(b"Hello")
+    assert deflater.compress(b"") == b"\x00"
+
+
+def test_default_level_is_zlibs_default() -> None:
+    """Level 6 unless told otherwise (DeflateConfig's default too)."""
+    message = words_message()  # compresses differently at 6 and 7
+    assert Deflater(DeflateParams(), is_server=True).compress(message) == Deflater(
+        DeflateParams(), is_server=True, level=6
+    ).compress(message)
+    assert Deflater(DeflateParams(), is_server=True).compress(message) != Deflater(
+        DeflateParams(), is_server=True, level=7
+    ).compress(message)
+
+
+@pytest.mark.parametrize("wbits", [9, 12, 15])
+def test_compressor_memory_follows_the_window(wbits: int) -> None:
+    """The module's promise: a compressor takes about 2**(wbits + 2) + 2**(memLevel + 9)
+    bytes with memLevel = wbits - 7, so the window bits bound the memory (256 KiB at 15,
+    32 KiB at 12); zlib adds a fixed state of a few KiB."""
+    expected = 2 ** (wbits + 2) + 2 ** (wbits - 7 + 9)
+    deflater = Deflater(DeflateParams(server_max_window_bits=wbits), is_server=True)
+    tracemalloc.start()
+    try:
+        deflater.compress(b"abc" * 10)
+        used, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert expected <= used <= expected + 16384
+
+
 def test_compressed_output_has_no_tail_and_no_bfinal() -> None:
     deflater = Deflater(DeflateParams(), is_server=True)
     for message in [b"x", b"hello world" * 30, bytes(range(256)) * 40]:
@@ -502,15 +643,16 @@ def test_deflater_uses_its_own_side() -> None:
 
 
 def test_deflater_refuses_window_bits_8() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^zlib cannot compress with an 8-bit window$"):
         Deflater(DeflateParams(server_max_window_bits=8), is_server=True)
     Deflater(DeflateParams(server_max_window_bits=8), is_server=False)  # not our side
 
 
 @pytest.mark.parametrize("level", [-2, 10])
 def test_deflater_refuses_bad_levels(level: int) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError) as info:
         Deflater(DeflateParams(), is_server=True, level=level)
+    assert str(info.value) == f"level must be between 0 and 9, got {level}"
 
 
 @pytest.mark.parametrize("wbits", range(9, 16))
@@ -620,6 +762,33 @@ def test_corrupt_data_is_invalid_payload(data: bytes) -> None:
     assert info.value.code == 1007
 
 
+def finished(message: bytes) -> bytes:
+    """*message* as a deflate stream ended by a BFINAL block (RFC 7692 7.2.3.4)."""
+    compressor = zlib.compressobj(6, zlib.DEFLATED, -15)
+    return compressor.compress(message) + compressor.flush(zlib.Z_FINISH)
+
+
+@pytest.mark.parametrize(
+    ("data", "final"),
+    [
+        (finished(b"Hello") + b"X", True),  # one byte after the end, then our own tail
+        (finished(b"Hello") + TAIL, False),  # a tail the peer sent, in a frame that is not the last
+    ],
+)
+def test_data_after_a_final_block_is_invalid_payload(data: bytes, final: bool) -> None:
+    """Only the 00 00 ff ff the receiver appends to a message's last frame may follow
+    a BFINAL block (RFC 7692 7.2.2); the reason is what the peer reads in our close frame."""
+    with pytest.raises(InvalidPayload) as info:
+        Inflater(DeflateParams(), is_server=True).decompress(data, final, None)
+    assert info.value.reason == "data after the end of the compressed stream"
+
+
+def test_invalid_compressed_data_reason() -> None:
+    with pytest.raises(InvalidPayload) as info:
+        Inflater(DeflateParams(), is_server=True).decompress(b"\xff\xff\xff\xff", True, None)
+    assert info.value.reason == "invalid compressed data"
+
+
 def test_peer_window_larger_than_agreed_is_invalid_payload() -> None:
     # The peer promised 9 bits (512 bytes) but refers 20,000 bytes back.
     chunk = random.Random(7).randbytes(20_000)
@@ -639,6 +808,9 @@ def test_size_limit_boundary() -> None:
     with pytest.raises(PayloadTooBig) as info:
         Inflater(DeflateParams(), is_server=False).decompress(payload, True, len(message) - 1)
     assert info.value.code == 1009
+    assert info.value.reason == f"decompressed message over {len(message) - 1} bytes"
+    with pytest.raises(ValueError, match=r"^max_size must be >= 0$"):
+        Inflater(DeflateParams(), is_server=False).decompress(payload, True, -1)
     with pytest.raises(PayloadTooBig):
         Inflater(DeflateParams(), is_server=False).decompress(payload, True, 0)
 

@@ -97,6 +97,13 @@ def test_length_encodings(length: int, header_size: int) -> None:
     assert len(frame_header(Opcode.BINARY, length, mask=b"abcd")) == header_size + 4
 
 
+def test_frame_header_makes_a_final_frame_by_default() -> None:
+    """RFC 6455 5.2: FIN set unless the caller asks for a fragment."""
+    parser = FrameParser(expect_mask=False)
+    assert parser.feed(frame_header(Opcode.TEXT, 2) + b"hi") == [Frame(Opcode.TEXT, b"hi", True, False)]
+    assert parser.feed(frame_header(Opcode.TEXT, 2, fin=False) + b"hi") == [Frame(Opcode.TEXT, b"hi", False, False)]
+
+
 def test_serialize_frame_mask_true_draws_a_mask() -> None:
     payload = b"hello, world" * 4
     wire = serialize_frame(Opcode.TEXT, payload, mask=True)
@@ -240,6 +247,26 @@ def test_frame_over_max_frame_size_refused_from_the_header(size: int) -> None:
     assert FrameParser(expect_mask=False, max_frame_size=100).feed(serialize_frame(Opcode.BINARY, b"x" * 100))
 
 
+@pytest.mark.parametrize("masked", [False, True])
+@pytest.mark.parametrize("size", [1000, 2**62])
+def test_frame_size_limit_judges_the_whole_announced_length(size: int, masked: bool) -> None:
+    """The limit is checked against the 16- or 64-bit length once it has all arrived
+    (RFC 6455 5.2): a header fed byte by byte is refused exactly as a whole one,
+    with the announced size in the reason, never on a part of its length."""
+    header = frame_header(Opcode.BINARY, size, mask=b"mask" if masked else None)
+    expected = f"frame of {size} bytes exceeds the limit of 2"
+    with pytest.raises(PayloadTooBig) as whole:
+        FrameParser(expect_mask=masked, max_frame_size=2).feed(header)
+    assert whole.value.reason == expected
+    parser = FrameParser(expect_mask=masked, max_frame_size=2)
+    length_end = 4 if size < 65536 else 10
+    for i in range(length_end - 1):
+        assert parser.feed(header[i : i + 1]) == []
+    with pytest.raises(PayloadTooBig) as byte_by_byte:
+        parser.feed(header[length_end - 1 : length_end])
+    assert byte_by_byte.value.reason == expected
+
+
 def test_frames_before_a_fault_are_not_lost() -> None:
     """A fault after complete frames: the frames come out first, then the error,
     whatever the chunking."""
@@ -275,6 +302,35 @@ def test_close_payload_of_one_byte() -> None:
     with pytest.raises(ProtocolError) as info:
         parse_close(b"\x03")
     assert info.value.code == 1002
+
+
+@pytest.mark.parametrize(
+    ("payload", "error", "reason"),
+    [
+        (b"\x03", ProtocolError, "close frame with a 1-byte payload"),
+        (b"\x03\xe7", ProtocolError, "invalid close code 999"),
+        (b"\x03\xe8\xff\xfe", InvalidPayload, "close reason is not valid UTF-8"),
+    ],
+)
+def test_a_bad_close_payload_is_refused_with_a_reason(payload: bytes, error: type, reason: str) -> None:
+    """The reason is what the peer reads in the close frame that fails the
+    connection (RFC 6455 7.1.7; ws.protocol sends the error's reason)."""
+    with pytest.raises(error) as info:
+        parse_close(payload)
+    assert info.value.reason == reason
+
+
+def test_serialize_close_without_a_reason_is_the_code_alone() -> None:
+    assert serialize_close(1000) == b"\x03\xe8"
+    assert parse_close(serialize_close(4000)) == (4000, "")
+
+
+def test_close_reason_fills_the_125_byte_limit_exactly() -> None:
+    """RFC 6455 5.5: 2 bytes of code and at most 123 of reason; a longer reason is cut
+    to 123 bytes, and never inside a UTF-8 character."""
+    assert serialize_close(1000, "a" * 123) == b"\x03\xe8" + b"a" * 123
+    assert serialize_close(1000, "a" * 124) == b"\x03\xe8" + b"a" * 123
+    assert serialize_close(1000, "a" * 122 + "\u00e9") == b"\x03\xe8" + b"a" * 122
 
 
 def test_empty_close_payload_is_1005() -> None:

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ws.deflate import DeflateConfig, client_offer, compression_config
+from ws.deflate import DeflateConfig, client_offer
 from ws.exceptions import HTTPError, InvalidHandshake
 from ws.handshake import (
     Negotiated,
@@ -88,35 +88,47 @@ def test_non_get_is_405_with_allow() -> None:
     exc = refusal(request(method="POST"))
     assert exc.status == 405
     assert exc.headers == [("Allow", "GET")]
+    assert exc.reason == "WebSocket handshakes use GET"  # the body of the 405
 
 
 def test_http_10_is_400() -> None:
     exc = refusal(request(version="1.0"))
     assert isinstance(exc, InvalidHandshake) and exc.status == 400
+    assert exc.reason == "WebSocket handshakes need HTTP/1.1"
+
+
+_BAD_KEY = "invalid Sec-WebSocket-Key"
 
 
 @pytest.mark.parametrize(
-    "headers",
+    ("headers", "reason"),
     [
-        replace("Upgrade"),
-        replace("Upgrade", "h2c"),
-        replace("Upgrade", "websockets"),
-        replace("Connection"),
-        replace("Connection", "keep-alive"),
-        replace("Connection", "upgraded"),
-        replace("Sec-WebSocket-Key"),
-        replace("Sec-WebSocket-Key", KEY, KEY),
-        replace("Sec-WebSocket-Key", "not base64!"),
-        replace("Sec-WebSocket-Key", base64.b64encode(b"x" * 15).decode()),
-        replace("Sec-WebSocket-Key", base64.b64encode(b"x" * 17).decode()),
-        replace("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ"),  # missing padding
-        replace("Sec-WebSocket-Key", "caf\xe9"),
+        (replace("Host"), "missing Host header"),
+        (replace("Host", "a.example", "b.example"), "more than one Host header"),
+        (replace("Upgrade"), "missing or invalid Upgrade header"),
+        (replace("Upgrade", "h2c"), "missing or invalid Upgrade header"),
+        (replace("Upgrade", "websockets"), "missing or invalid Upgrade header"),
+        (replace("Connection"), "missing or invalid Connection header"),
+        (replace("Connection", "keep-alive"), "missing or invalid Connection header"),
+        (replace("Connection", "upgraded"), "missing or invalid Connection header"),
+        (replace("Sec-WebSocket-Key"), "missing Sec-WebSocket-Key header"),
+        (replace("Sec-WebSocket-Key", KEY, KEY), "more than one Sec-WebSocket-Key header"),
+        (replace("Sec-WebSocket-Key", "not base64!"), _BAD_KEY),
+        # base64 of 16 bytes with a character outside the alphabet: not a base64 value
+        (replace("Sec-WebSocket-Key", KEY[:4] + "!" + KEY[4:]), _BAD_KEY),
+        (replace("Sec-WebSocket-Key", base64.b64encode(b"x" * 15).decode()), _BAD_KEY),
+        (replace("Sec-WebSocket-Key", base64.b64encode(b"x" * 17).decode()), _BAD_KEY),
+        (replace("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ"), _BAD_KEY),  # missing padding
+        (replace("Sec-WebSocket-Key", "caf\xe9"), _BAD_KEY),
     ],
 )
-def test_bad_requests_are_invalid_handshake_400(headers: list[tuple[str, str]]) -> None:
+def test_bad_requests_are_invalid_handshake_400(headers: list[tuple[str, str]], reason: str) -> None:
+    """RFC 6455 4.2.1: each missing or malformed field is refused with 400, and the
+    reason (the body of the answer) names the field."""
     exc = refusal(request(headers))
     assert isinstance(exc, InvalidHandshake)
     assert exc.status == 400
+    assert exc.reason == reason
 
 
 @pytest.mark.parametrize("versions", [(), ("8",), ("13", "8"), ("13, 8",), ("14",)])
@@ -124,7 +136,12 @@ def test_other_versions_are_426(versions: tuple[str, ...]) -> None:
     exc = refusal(request(replace("Sec-WebSocket-Version", *versions)))
     assert isinstance(exc, InvalidHandshake)
     assert exc.status == 426
-    assert ("Sec-WebSocket-Version", "13") in exc.headers
+    assert exc.reason == "unsupported WebSocket version"
+    # RFC 6455 4.4: the versions we speak; RFC 7231 6.5.15: a 426 names the protocol to upgrade to
+    assert [(name.lower(), value) for name, value in exc.headers] == [
+        ("upgrade", "websocket"),
+        ("sec-websocket-version", "13"),
+    ]
 
 
 def test_check_origin() -> None:
@@ -134,14 +151,14 @@ def test_check_origin() -> None:
     check_origin(with_origin, ["https://other.example", "https://game.example"])
     with pytest.raises(InvalidHandshake) as info:
         check_origin(with_origin, ["https://other.example"])
-    assert info.value.status == 403
+    assert (info.value.status, info.value.reason) == (403, "origin not allowed")
     with pytest.raises(InvalidHandshake) as info:
         check_origin(request(), ["https://game.example"])
     assert info.value.status == 403
     check_origin(request(), ["https://game.example", None])
     with pytest.raises(InvalidHandshake) as info:
         check_origin(request([*GOOD, ("Origin", "https://a"), ("Origin", "https://b")]), ["https://a"])
-    assert info.value.status == 400
+    assert (info.value.status, info.value.reason) == (400, "more than one Origin header")
 
 
 def test_select_subprotocol_prefers_server_order() -> None:
@@ -235,38 +252,57 @@ def test_check_response_wrong_status_keeps_status() -> None:
     with pytest.raises(InvalidHandshake) as info:
         check_response(status([], 403, "Forbidden"), KEY)
     assert info.value.status == 403
-    assert "403" in str(info.value)
+    assert info.value.reason == "server answered 403 Forbidden"
+    with pytest.raises(InvalidHandshake) as info:
+        check_response(status([], 200, ""), KEY)
+    assert info.value.reason == "server answered 200"
 
 
 @pytest.mark.parametrize(
-    "headers",
+    ("headers", "reason"),
     [
-        [h for h in response_headers(KEY) if h[0] != "Upgrade"],
-        [h for h in response_headers(KEY) if h[0] != "Connection"],
-        [h for h in response_headers(KEY) if h[0] != "Sec-WebSocket-Accept"],
-        [*response_headers(KEY), ("Sec-WebSocket-Accept", accept_key(KEY))],
-        response_headers(make_key()),
-        [*response_headers(KEY), ("Sec-WebSocket-Protocol", "a, b")],
+        ([h for h in response_headers(KEY) if h[0] != "Upgrade"], "missing or invalid Upgrade header"),
+        ([h for h in response_headers(KEY) if h[0] != "Connection"], "missing or invalid Connection header"),
+        (
+            [h for h in response_headers(KEY) if h[0] != "Sec-WebSocket-Accept"],
+            "missing or repeated Sec-WebSocket-Accept header",
+        ),
+        (
+            [*response_headers(KEY), ("Sec-WebSocket-Accept", accept_key(KEY))],
+            "missing or repeated Sec-WebSocket-Accept header",
+        ),
+        (response_headers(make_key()), "wrong Sec-WebSocket-Accept"),
+        ([*response_headers(KEY), ("Sec-WebSocket-Protocol", "a, b")], "more than one subprotocol selected"),
     ],
 )
-def test_check_response_failures_are_status_0(headers: list[tuple[str, str]]) -> None:
+def test_check_response_failures_are_status_0(headers: list[tuple[str, str]], reason: str) -> None:
+    """RFC 6455 4.1: the client fails the connection; the reason is what the caller reads."""
     with pytest.raises(InvalidHandshake) as info:
         check_response(status(headers), KEY)
     assert info.value.status == 0
+    assert info.value.reason == reason
 
 
 def test_check_response_refuses_unoffered_subprotocol() -> None:
     head = status(response_headers(KEY, subprotocol="xml"))
     assert check_response(head, KEY) == ("xml", None)
-    with pytest.raises(InvalidHandshake):
-        check_response(head, KEY, subprotocols=["json"])
-    with pytest.raises(InvalidHandshake):
-        check_response(head, KEY, subprotocols=[])
+    for offered in (["json"], []):
+        with pytest.raises(InvalidHandshake) as info:
+            check_response(head, KEY, subprotocols=offered)
+        assert (info.value.status, info.value.reason) == (0, "server selected unoffered subprotocol 'xml'")
 
 
 def test_parse_header_tokens() -> None:
     assert parse_header_tokens([]) == []
     assert parse_header_tokens(["a, b", " c ,,\t", "", "D"]) == ["a", "b", "c", "D"]
+    # Tokens keep every tchar (RFC 7230 3.2.6), capitals included, at either end.
+    assert parse_header_tokens(["XMPP, SOAP-X"]) == ["XMPP", "SOAP-X"]
+
+
+def test_parse_header_tokens_strips_only_optional_whitespace() -> None:
+    """RFC 7230 3.2.3: OWS is spaces and tabs; other characters, even ones Python
+    calls whitespace, stay part of the element (and fail any comparison)."""
+    assert parse_header_tokens([" \tchat\t , \x0bjson\x0c"]) == ["chat", "\x0bjson\x0c"]
 
 
 def test_parse_extension_header_rfc_7692_example() -> None:
@@ -288,6 +324,9 @@ def test_parse_extension_header_rfc_7692_example() -> None:
         (["a ; b = 1 ; c\t;d=\"15\""], [("a", [("b", "1"), ("c", None), ("d", "15")])]),
         (['a; b="x\\yz"'], [("a", [("b", "xyz")])]),
         (["a, a; b"], [("a", []), ("a", [("b", None)])]),
+        ([",a"], [("a", [])]),  # RFC 7230 7: empty list elements are skipped, not what follows
+        (["a,,b"], [("a", []), ("b", [])]),
+        (["X-Ext; X=Y"], [("X-Ext", [("X", "Y")])]),
     ],
 )
 def test_parse_extension_header(values: list[str], expected: list) -> None:
@@ -318,7 +357,27 @@ def test_parse_extension_header_malformed(value: str) -> None:
     assert info.value.status == 400
 
 
-_token = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_.!~", min_size=1, max_size=10)
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (";a", "invalid extension name"),
+        ("a;", "invalid extension parameter name"),
+        ("a; b=", "invalid extension parameter value"),
+        ('a; b="x y"', "quoted extension parameter value is not a token"),
+        ("a b", "invalid Sec-WebSocket-Extensions header"),
+    ],
+)
+def test_parse_extension_header_malformed_reasons(value: str, reason: str) -> None:
+    """The reason is the body of the 400 the server answers (RFC 6455 9.1 grammar)."""
+    with pytest.raises(InvalidHandshake) as info:
+        parse_extension_header([value])
+    assert info.value.reason == reason
+
+
+# RFC 7230 3.2.6: tchar
+_token = st.text(
+    alphabet="!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ", min_size=1, max_size=10
+)
 _extension = st.tuples(_token, st.lists(st.tuples(_token, st.one_of(st.none(), _token)), max_size=4))
 
 
@@ -369,11 +428,64 @@ def test_negotiation_without_compression_or_offers() -> None:
     assert client_negotiation(status(response_headers(key)), key, compression=DeflateConfig()) == Negotiated()
 
 
+@pytest.mark.parametrize(
+    "config",
+    [
+        DeflateConfig(compress_threshold=0, server_no_context_takeover=True),
+        DeflateConfig(compress_threshold=0, client_no_context_takeover=True),
+    ],
+    ids=["server_no_context_takeover", "client_no_context_takeover"],
+)
+def test_negotiated_codecs_keep_each_side_to_its_own_terms(config: DeflateConfig) -> None:
+    """RFC 7692 7.1.1: the side named by *_no_context_takeover compresses each
+    message afresh and its peer decompresses each afresh; each codec must take
+    its own side's half of the terms, or a repeated message (which refers back
+    to the first when the context is kept) cannot be read by the peer."""
+    key = make_key()
+    head = RequestHead("GET", "/", "1.1", Headers(request_headers("h", key, extensions=client_offer(config))))
+    served = server_negotiation(head, compression=config)
+    answer = status(response_headers(key, extensions=served.extensions))
+    got = client_negotiation(answer, key, compression=config)
+    server = Connection(Side.SERVER, deflate=served.deflate)
+    client = Connection(Side.CLIENT, deflate=got.deflate)
+    text = "the same message, twice " * 8
+    for _ in range(2):
+        assert client.receive_data(server.send_text(text)) == [text]
+        assert server.receive_data(client.send_text(text)) == [text]
+
+
+def test_negotiation_keeps_the_subprotocol_whatever_becomes_of_compression() -> None:
+    key = make_key()
+    with_deflate = request_headers("h", key, subprotocols=["json"], extensions="permessage-deflate")
+    head = RequestHead("GET", "/", "1.1", Headers(with_deflate))
+    assert server_negotiation(head, subprotocols=["json"]) == Negotiated("json")
+    only_other = request_headers("h", key, subprotocols=["json"], extensions="x-other")
+    head = RequestHead("GET", "/", "1.1", Headers(only_other))
+    assert server_negotiation(head, subprotocols=["json"], compression=DeflateConfig()) == Negotiated("json")
+    answer = status(response_headers(key, subprotocol="json"))
+    assert client_negotiation(answer, key, subprotocols=["json"], compression=DeflateConfig()) == Negotiated("json")
+
+
+def test_client_negotiation_refuses_an_unoffered_subprotocol() -> None:
+    answer = status(response_headers(KEY, subprotocol="xml"))
+    with pytest.raises(InvalidHandshake) as info:
+        client_negotiation(answer, KEY, subprotocols=["json"])
+    assert info.value.reason == "server selected unoffered subprotocol 'xml'"
+
+
+def test_client_negotiation_reads_an_empty_extension_list_as_none() -> None:
+    """RFC 7230 7: a list of empty elements holds no extension: no compression."""
+    answer = status([*response_headers(KEY), ("Sec-WebSocket-Extensions", ", ,")])
+    got = client_negotiation(answer, KEY, compression=DeflateConfig())
+    assert got.deflate is None
+
+
 def test_client_negotiation_refuses_an_extension_it_did_not_offer() -> None:
     answer = status(response_headers(KEY, extensions="permessage-deflate"))
     with pytest.raises(InvalidHandshake) as info:
         client_negotiation(answer, KEY, compression=None)
     assert info.value.status == 0
+    assert info.value.reason == "server accepted an extension we did not offer"
 
 
 def test_server_negotiation_malformed_extensions_is_400() -> None:
@@ -381,10 +493,3 @@ def test_server_negotiation_malformed_extensions_is_400() -> None:
     with pytest.raises(InvalidHandshake) as info:
         server_negotiation(head, compression=DeflateConfig())
     assert info.value.status == 400
-
-
-def test_compression_config() -> None:
-    assert compression_config(True) == DeflateConfig()
-    assert compression_config(False) is None and compression_config(None) is None
-    mine = DeflateConfig(level=1)
-    assert compression_config(mine) is mine

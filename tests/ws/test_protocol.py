@@ -46,15 +46,19 @@ def only_close(conn: Connection) -> tuple[int, str]:
     return parse_close(frames[0].payload)
 
 
-def assert_fails(conn: Connection, data: bytes, code: int) -> None:
+def assert_fails(conn: Connection, data: bytes, code: int, reason: str | None = None) -> None:
     """Feeding *data* fails the connection with *code*: recorded, not raised, and a
-    close frame with that code is queued."""
+    close frame with that code (and *reason*, when given) is queued (RFC 6455 7.1.7)."""
     conn.receive_data(data)
     assert isinstance(conn.failure, ProtocolError)
     assert conn.failure.code == code
     assert conn.state is State.CLOSING
     assert conn.close_code == code
-    assert only_close(conn)[0] == code
+    assert conn.close_sent is True
+    sent_code, sent_reason = only_close(conn)
+    assert sent_code == code
+    if reason is not None:
+        assert sent_reason == reason == conn.close_reason
     # Once failed, later bytes are ignored and nothing more is queued.
     assert conn.receive_data(c2s(Opcode.TEXT, b"late")) == []
     assert conn.data_to_send() == []
@@ -192,12 +196,17 @@ def test_masked_frame_at_client_1002() -> None:
 
 
 def test_continuation_without_start_1002() -> None:
-    assert_fails(server(), c2s(Opcode.CONT, b"x"), 1002)
+    assert_fails(server(), c2s(Opcode.CONT, b"x"), 1002, "continuation frame without a message to continue")
 
 
 @pytest.mark.parametrize("opcode", [Opcode.TEXT, Opcode.BINARY])
 def test_new_data_frame_during_fragmented_message_1002(opcode: Opcode) -> None:
-    assert_fails(server(), c2s(Opcode.TEXT, b"a", fin=False) + c2s(opcode, b"b"), 1002)
+    assert_fails(
+        server(),
+        c2s(Opcode.TEXT, b"a", fin=False) + c2s(opcode, b"b"),
+        1002,
+        "new message started before the previous one finished",
+    )
 
 
 def test_close_payload_of_one_byte_1002() -> None:
@@ -231,7 +240,7 @@ def test_empty_close_is_1005_and_echoed_empty() -> None:
 
 
 def test_invalid_utf8_text_1007() -> None:
-    assert_fails(server(), c2s(Opcode.TEXT, b"\xff\xfe"), 1007)
+    assert_fails(server(), c2s(Opcode.TEXT, b"\xff\xfe"), 1007, "text message is not valid UTF-8")
 
 
 def test_invalid_utf8_split_across_fragments_1007() -> None:
@@ -239,7 +248,7 @@ def test_invalid_utf8_split_across_fragments_1007() -> None:
     conn = server()
     assert conn.receive_data(c2s(Opcode.TEXT, b"ok \xe2\x82", fin=False)) == []
     assert conn.failure is None
-    assert_fails(conn, c2s(Opcode.CONT, b"\x28"), 1007)
+    assert_fails(conn, c2s(Opcode.CONT, b"\x28"), 1007, "text message is not valid UTF-8")
 
 
 def test_invalid_utf8_fails_fast_before_the_message_ends() -> None:
@@ -313,7 +322,58 @@ def test_message_over_max_message_size_fragmented_1009(compressed: bool) -> None
     conn = sized_server(compressed, max_message_size=100)
     conn.receive_data(c2s(Opcode.BINARY, b"x" * 60, fin=False))
     assert conn.failure is None
-    assert_fails(conn, c2s(Opcode.CONT, b"x" * 41, fin=False), 1009)
+    assert_fails(conn, c2s(Opcode.CONT, b"x" * 41, fin=False), 1009, "message exceeds 100 bytes")
+
+
+@COMPRESSION
+def test_fragmented_message_of_exactly_max_message_size(compressed: bool) -> None:
+    """The limit is inclusive and counts each message from zero (RFC 6455 10.4)."""
+    conn = sized_server(compressed, max_message_size=100)
+    for _ in range(2):
+        wire = c2s(Opcode.BINARY, b"x" * 60, fin=False) + c2s(Opcode.CONT, b"y" * 40)
+        assert conn.receive_data(wire) == [b"x" * 60 + b"y" * 40]
+    assert conn.failure is None
+
+
+def test_compressed_fragments_inflate_within_what_is_left_of_the_limit() -> None:
+    """A compressed fragment is inflated only up to what the message may still grow
+    by: a bomb in the second fragment is stopped at the 40 bytes left after 60."""
+    import zlib
+
+    compressor = zlib.compressobj(6, zlib.DEFLATED, -15)
+    first = compressor.compress(b"a" * 60) + compressor.flush(zlib.Z_SYNC_FLUSH)
+    bomb = compressor.compress(bytes(100_000)) + compressor.flush(zlib.Z_SYNC_FLUSH)
+    conn = sized_server(True, max_message_size=100)
+    conn.receive_data(c2s(Opcode.BINARY, first, fin=False, rsv1=True))
+    assert conn.failure is None
+    assert_fails(conn, c2s(Opcode.CONT, bomb[:-4]), 1009, "decompressed message over 40 bytes")
+
+
+def test_compressed_fragments_without_a_limit() -> None:
+    srv, cli = deflate_pair(max_message_size=None)
+    big = bytes(300_000)
+    assert srv.receive_data(cli.send_fragments(Opcode.BINARY, [big, big])) == [big + big]
+
+
+@pytest.mark.parametrize("compressed", [False, True], ids=["plain", "deflate"])
+def test_default_frame_limit(compressed: bool) -> None:
+    """max_frame_size defaults to the message limit; with permessage-deflate it leaves
+    a compressed frame room for its overhead (1/64 and 1 KiB over the limit). A frame
+    over it is refused from its header alone."""
+    limit = 64 * 1024 + (64 * 1024 // 64 + 1024 if compressed else 0)
+    head = frame_header(Opcode.BINARY, limit, rsv1=compressed, mask=b"abcd")
+    conn = sized_server(compressed, max_message_size=64 * 1024)
+    assert conn.receive_data(head) == [] and conn.failure is None
+    head = frame_header(Opcode.BINARY, limit + 1, rsv1=compressed, mask=b"abcd")
+    assert_fails(sized_server(compressed, max_message_size=64 * 1024), head, 1009, f"frame of {limit + 1} bytes exceeds the limit of {limit}")
+
+
+def test_an_incompressible_message_of_the_limit_fits_one_compressed_frame() -> None:
+    import random
+
+    message = random.Random(1).randbytes(64 * 1024)
+    srv, cli = deflate_pair(max_message_size=64 * 1024)
+    assert srv.receive_data(cli.send_data(message)) == [message]
 
 
 @COMPRESSION
@@ -385,7 +445,19 @@ def test_rsv1_without_deflate_1002() -> None:
 
 def test_rsv1_on_continuation_1002() -> None:
     srv, cli = deflate_pair()
-    assert_fails(srv, c2s(Opcode.BINARY, b"x", fin=False) + c2s(Opcode.CONT, b"y", rsv1=True), 1002)
+    wire = c2s(Opcode.BINARY, b"x", fin=False) + c2s(Opcode.CONT, b"y", rsv1=True)
+    assert_fails(srv, wire, 1002, "RSV1 set on a continuation frame")
+
+
+def test_a_server_with_deflate_compresses_what_it_sends() -> None:
+    """RFC 7692 6: once negotiated, messages at or over the threshold go compressed
+    (RSV1 set), from the server as from the client."""
+    srv, cli = deflate_pair()
+    for message in ("hello " * 50, b"data " * 50):
+        wire = srv.send_text(message) if isinstance(message, str) else srv.send_data(message)
+        (frame,) = sent_frames(srv, wire)
+        assert frame.rsv1 and len(frame.payload) < 250
+        assert cli.receive_data(wire) == [message]
 
 
 # -- control frames and the closing handshake -----------------------------------------
@@ -415,7 +487,7 @@ def test_we_close_first() -> None:
     assert sent_frames(conn, wire) == [Frame(Opcode.CLOSE, serialize_close(1000, "done"))]
     assert conn.state is State.CLOSING and conn.close_sent
     assert conn.send_close() == b""  # already closing
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match=r"^cannot send on a closing connection$"):
         conn.send_text("too late")
     # Data still arriving before the peer's close is delivered.
     assert conn.receive_data(c2s(Opcode.TEXT, b"in flight")) == ["in flight"]
@@ -426,11 +498,19 @@ def test_we_close_first() -> None:
     assert conn.close_code == 1000
 
 
+def test_a_fresh_connection_has_not_closed() -> None:
+    for conn in (server(), client()):
+        assert conn.state is State.OPEN
+        assert (conn.close_code, conn.close_reason, conn.close_sent) == (None, "", False)
+        assert conn.close_received is None and conn.failure is None
+
+
 def test_peer_closes_first() -> None:
     conn = client()
     [msg] = conn.receive_data(s2c(Opcode.CLOSE, serialize_close(4002, "x")))
     assert (msg.code, msg.reason) == (4002, "x")
     assert conn.state is State.CLOSED
+    assert conn.close_sent is True  # the reply (RFC 6455 5.5.1)
     assert (conn.close_code, conn.close_reason) == (4002, "x")
     assert only_close(conn)[0] == 4002
     assert conn.receive_data(s2c(Opcode.TEXT, b"after close")) == []
@@ -439,10 +519,16 @@ def test_peer_closes_first() -> None:
 
 
 def test_send_close_refuses_invalid_codes() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^invalid close code 1006$"):
         server().send_close(1006)
     with pytest.raises(ValueError):
         server().send_close(999)
+
+
+def test_send_close_defaults_to_1000_without_a_reason() -> None:
+    conn = server()
+    assert sent_frames(conn, conn.send_close()) == [Frame(Opcode.CLOSE, b"\x03\xe8")]
+    assert (conn.close_code, conn.close_reason) == (1000, "")
 
 
 def test_receive_eof_is_1006() -> None:
@@ -450,7 +536,7 @@ def test_receive_eof_is_1006() -> None:
     conn.receive_data(c2s(Opcode.TEXT, b"partial", fin=False))
     conn.receive_eof()
     assert conn.state is State.CLOSED
-    assert conn.close_code == 1006
+    assert (conn.close_code, conn.close_reason) == (1006, "connection lost")
 
 
 def test_receive_eof_after_we_closed_is_1006() -> None:
@@ -511,8 +597,78 @@ def test_fresh_mask_per_frame() -> None:
 
 
 def test_send_ping_over_125_bytes() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^ping payload must be 125 bytes or fewer$"):
         client().send_ping(b"x" * 126)
+    with pytest.raises(ValueError, match=r"^pong payload must be 125 bytes or fewer$"):
+        client().send_pong(b"x" * 126)
+
+
+def test_control_frames_of_125_bytes_and_empty_by_default() -> None:
+    """RFC 6455 5.5: up to 125 bytes of payload; without one, an empty ping or pong."""
+    conn = server()
+    wire = conn.send_ping(b"p" * 125) + conn.send_pong(b"q" * 125) + conn.send_ping() + conn.send_pong()
+    assert sent_frames(conn, wire) == [
+        Frame(Opcode.PING, b"p" * 125),
+        Frame(Opcode.PONG, b"q" * 125),
+        Frame(Opcode.PING, b""),
+        Frame(Opcode.PONG, b""),
+    ]
+
+
+@pytest.mark.parametrize("size", [0, 125, 126, 65535, 65536])
+@pytest.mark.parametrize("kind", [bytes, bytearray, memoryview, str])
+def test_server_messages_of_every_length_encoding(size: int, kind: type) -> None:
+    """RFC 6455 5.2: 7-bit, 16-bit and 64-bit lengths, from any bytes-like payload."""
+    conn, peer = server(), client()
+    if kind is str:
+        message: object = "é" * (size // 2) + "x" * (size % 2)
+        wire = conn.send_text(message)  # type: ignore[arg-type]
+    else:
+        message = bytes([size & 0xFF]) * size
+        wire = conn.send_data(kind(message))  # type: ignore[operator]
+    assert peer.receive_data(wire) == [message]
+
+
+def test_send_parts_takes_the_message_as_it_was_when_called() -> None:
+    data = bytearray(b"before")
+    for conn in (server(), client()):
+        header, payload = conn.send_parts(data if conn.side is Side.SERVER else memoryview(data))
+        assert type(payload) is bytes
+    header, payload = server().send_parts(data)
+    data[:] = b"after!"
+    assert client().receive_data(header + payload) == [b"before"]
+
+
+@pytest.mark.parametrize("side", [Side.SERVER, Side.CLIENT])
+def test_send_fragments_frames(side: Side) -> None:
+    """RFC 6455 5.4: the first frame carries the opcode, the others are continuations,
+    only the last has FIN; no pieces is one empty frame."""
+    conn = Connection(side)
+    assert sent_frames(conn, conn.send_fragments(Opcode.TEXT, [b"a", b"b", b"c"])) == [
+        Frame(Opcode.TEXT, b"a", False),
+        Frame(Opcode.CONT, b"b", False),
+        Frame(Opcode.CONT, b"c", True),
+    ]
+    assert sent_frames(conn, conn.send_fragments(Opcode.BINARY, [b"only"])) == [Frame(Opcode.BINARY, b"only", True)]
+    assert sent_frames(conn, conn.send_fragments(Opcode.BINARY, [])) == [Frame(Opcode.BINARY, b"", True)]
+
+
+def test_compressed_fragments_keep_the_count_and_the_threshold() -> None:
+    """A compressed message is cut into as many frames as pieces (one per byte of
+    compressed data when there are fewer), RSV1 on the first only (RFC 7692 6.1);
+    a message of exactly the threshold is compressed."""
+    params = DeflateParams()
+    srv = server(deflate=(Deflater(params, is_server=True), Inflater(params, is_server=True), 5))
+    frames = sent_frames(srv, srv.send_fragments(Opcode.BINARY, [b"ab", b"cde"]))
+    assert [f.rsv1 for f in frames] == [True, False]
+    frames = sent_frames(srv, srv.send_fragments(Opcode.BINARY, [b"abcd"]))
+    assert [f.rsv1 for f in frames] == [False]
+    for count in (3, 12, 40):
+        frames = sent_frames(srv, srv.send_fragments(Opcode.TEXT, [b"hello"] * count))
+        compressed = b"".join(f.payload for f in frames)
+        assert len(frames) == min(count, len(compressed))
+        assert [f.fin for f in frames] == [False] * (len(frames) - 1) + [True]
+        assert all(f.payload for f in frames)
 
 
 @FAST

@@ -133,6 +133,9 @@ def test_module_uses_a_valid_split():
 
 
 @needs_c
+@pytest.mark.skipif(
+    os.environ.get("WS_NO_SPEEDUPS") == "1", reason="this run is the pure-Python one already (WS_NO_SPEEDUPS=1)"
+)
 def test_the_pure_python_path_passes_the_core_tests():
     """With the C speedups built, the tests above use them; the pure-Python path
     must stay complete, so the frame and protocol tests run once more without them."""
