@@ -13,7 +13,6 @@ with one extra time control ``bench`` (10 minutes, no increment) that nobody fla
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
@@ -23,6 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspa
 
 import rooms  # noqa: E402
 import ws  # noqa: E402
+from bench.servers import serve_ours  # noqa: E402
 from examples.server import make_site  # noqa: E402
 
 
@@ -45,10 +45,4 @@ def make_app() -> ws.App:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8765)
-    parser.add_argument("--uvloop", action="store_true", help="run on uvloop when it is installed")
-    args = parser.parse_args()
-    limits = ws.ServerLimits(max_connections=20_000, max_connections_per_ip=20_000)
-    ws.run(make_app(), args.host, args.port, uvloop=args.uvloop, limits=limits)
+    serve_ours(make_app, __doc__.splitlines()[0])

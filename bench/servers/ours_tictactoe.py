@@ -13,7 +13,6 @@ bench/colyseus/server.mjs is the same two games on Colyseus.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -21,6 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspa
 
 import rooms
 import ws
+from bench.servers import serve_ours
 
 LINES = [(0, 1, 2), (3, 4, 5), (6, 7, 8), (0, 3, 6), (1, 4, 7), (2, 5, 8), (0, 4, 8), (2, 4, 6)]
 
@@ -64,10 +64,4 @@ def make_app() -> ws.App:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8765)
-    parser.add_argument("--uvloop", action="store_true", help="run on uvloop when it is installed")
-    args = parser.parse_args()
-    limits = ws.ServerLimits(max_connections=20_000, max_connections_per_ip=20_000)
-    ws.run(make_app(), args.host, args.port, uvloop=args.uvloop, limits=limits)
+    serve_ours(make_app, __doc__.splitlines()[0])
