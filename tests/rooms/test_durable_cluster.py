@@ -26,13 +26,14 @@ async def pair(first, second, i: int, mode: str = "10+0") -> tuple[ChessBot, Che
     p1, p2 = ChessBot(f"w{i}", first, mode), ChessBot(f"b{i}", second, mode)
     join1 = asyncio.ensure_future(p1.join())
 
-    async def queued() -> bool:  # p1 waits on *first*, so that p2's join completes the group
-        return join1.done() or (await first.state())["waiting"] >= 1
-
-    await eventually(queued)
+    # p1's ticket must be in Redis before p2 joins, so that p2's join completes the
+    # group: its ``lobby`` status says so (the node's own count of waiting players
+    # does not: it counts a player whose join is still on its way to Redis).
+    await eventually(lambda: join1.done() or any(seen[0] == "lobby" for seen in p1.trace))
     await p2.join()
     await join1
     await asyncio.gather(p1.until(lambda b: b.state is not None), p2.until(lambda b: b.state is not None))
+    assert p1.state is not None and p1.state["room"] in (await second.state())["rooms"], "the game is not hosted by the second process"
     return p1, p2
 
 
