@@ -525,3 +525,113 @@ def test_sans_io_modules_do_not_import_asyncio() -> None:
     for name in ("http11.py", "handshake.py", "http.py", "routing.py"):
         source = (root / name).read_text()
         assert "import asyncio" not in source and "from asyncio" not in source, name
+
+
+# The reason of each refusal: it is the body of the error response the peer gets.
+
+
+@pytest.mark.parametrize(
+    ("data", "status", "reason"),
+    [
+        (b"GET / HTTP/1.1\r\nA: 1\r\n folded\r\n\r\n", 400, "obsolete line folding in headers"),
+        (b"GET / HTTP/1.1\r\nA: 1\r\n\tfolded\r\n\r\n", 400, "obsolete line folding in headers"),
+        (b"GET / HTTP/1.1\r\nNoColon\r\n\r\n", 400, "header line without a colon"),
+        (b"GET / HTTP/1.1\r\nName : value\r\n\r\n", 400, "whitespace before the colon in a header"),
+        (b"GET / HTTP/1.1\r\nName\t: value\r\n\r\n", 400, "whitespace before the colon in a header"),
+        # The first colon ends the name, whatever colons the value holds.
+        (b"GET / HTTP/1.1\r\nName : a:b\r\n\r\n", 400, "whitespace before the colon in a header"),
+        (b"GET / HTTP/1.1\r\nB\xe4d: 1\r\n\r\n", 400, "invalid header name"),
+        (b"GET / HTTP/1.1\r\n: empty name\r\n\r\n", 400, "invalid header name"),
+        (b"GET / HTTP/1.1\r\nA: x\x00y\r\n\r\n", 400, "invalid character in header value"),
+        (b"GET / HTTP/1.1\r\nA: x:\x7fy\r\n\r\n", 400, "invalid character in header value"),
+        (b"GET / HTTP/1.1\r\nA: x\ry\r\n\r\n", 400, "line not terminated by CRLF"),
+        (b"GET / HTTP/1.1\r\nHost: x\n\r\n", 400, "line not terminated by CRLF"),
+        (b"GET /\r\n\r\n", 400, "malformed request line"),
+        (b"GET / HTTP/1.1 extra\r\n\r\n", 400, "malformed request line"),
+        (b"G(T / HTTP/1.1\r\n\r\n", 400, "invalid method"),
+        (b"GET /caf\xe9 HTTP/1.1\r\n\r\n", 400, "invalid request target"),
+        (b"GET / HTTX/1.1\r\n\r\n", 400, "malformed HTTP version"),
+        (b"GET / HTTP/1.2\r\n\r\n", 505, "HTTP version not supported"),
+        (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", 501, "Transfer-Encoding in requests is not supported"),
+        (b"POST / HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n", 400, "conflicting Content-Length values"),
+        (b"POST / HTTP/1.1\r\nContent-Length: 1x\r\n\r\n", 400, "invalid Content-Length"),
+        (b"POST / HTTP/1.1\r\nContent-Length: " + b"9" * 19 + b"\r\n\r\n", 413, "request body too large"),
+        (b"POST / HTTP/1.1\r\nContent-Length: 1048577\r\n\r\n", 413, "request body too large"),
+        (b"GET /" + b"a" * 8200 + b" HTTP/1.1\r\n\r\n", 414, "start line too long"),
+        (b"GET / HTTP/1.1\r\n" + b"A: 1\r\n" * 129 + b"\r\n", 431, "too many headers"),
+        (b"GET / HTTP/1.1\r\nA: " + b"1" * 8190 + b"\r\n\r\n", 431, "header line too long"),
+    ],
+)
+def test_each_refusal_says_why(data: bytes, status: int, reason: str) -> None:
+    with pytest.raises(HTTPError) as info:
+        parse_one(data)
+    assert (info.value.status, info.value.reason) == (status, reason)
+
+
+def test_a_content_length_too_long_to_read_is_400_without_a_body_limit() -> None:
+    with pytest.raises(HTTPError) as info:
+        parse_one(b"POST / HTTP/1.1\r\nContent-Length: " + b"9" * 19 + b"\r\n\r\n", max_body=None)
+    assert (info.value.status, info.value.reason) == (400, "Content-Length too large")
+    # 18 digits is still a length: the parser waits for that body.
+    assert parse_one(b"POST / HTTP/1.1\r\nContent-Length: " + b"9" * 18 + b"\r\n\r\n", max_body=None) is None
+
+
+def test_leading_zeros_do_not_count_towards_the_content_length_digits() -> None:
+    head = parse_one(b"POST / HTTP/1.1\r\nContent-Length: " + b"0" * 30 + b"3\r\n\r\nabc", max_body=None)
+    assert head is not None and head.body == b"abc"
+
+
+def test_a_repeated_content_length_list_with_spaces_is_one_length() -> None:
+    head = parse_one(b"POST / HTTP/1.1\r\nContent-Length: 3 ,3\r\nContent-Length:  3\r\n\r\nabc")
+    assert head is not None and head.body == b"abc"
+
+
+def test_trailing_whitespace_of_a_value_is_not_part_of_it() -> None:
+    head = parse_one(b"GET / HTTP/1.1\r\nA: x \t\r\nB:\t y\t \r\n\r\n")
+    assert head is not None and head.headers.raw == [("A", "x"), ("B", "y")]
+
+
+def test_a_bare_lf_starting_the_buffer_is_refused_before_the_head_ends() -> None:
+    parser = RequestParser()
+    parser.feed(b"\nGET / HTTP/1.1\r")
+    with pytest.raises(HTTPError) as info:
+        parser.next_request()
+    assert (info.value.status, info.value.reason) == (400, "line not terminated by CRLF")
+
+
+def test_an_incomplete_line_is_measured_without_its_carriage_return() -> None:
+    # A header line of exactly the limit, its CR already received: not too long.
+    parser = RequestParser(max_header_size=100)
+    parser.feed(b"GET / HTTP/1.1\r\nX: " + b"v" * 97 + b"\r")
+    assert parser.next_request() is None
+    parser.feed(b"\n\r\n")
+    head = parser.next_request()
+    assert head is not None and head.headers["X"] == "v" * 97
+    # Two bytes over the limit before any CR: refused at once.
+    parser = RequestParser(max_header_size=100)
+    parser.feed(b"GET / HTTP/1.1\r\nX: " + b"v" * 99)
+    with pytest.raises(HTTPError) as info:
+        parser.next_request()
+    assert (info.value.status, info.value.reason) == (431, "header line too long")
+
+
+def test_the_start_line_limit_of_an_incomplete_line() -> None:
+    parser = RequestParser(max_line=20)
+    parser.feed(b"GET /" + b"a" * 15)  # 20 bytes: at the limit
+    assert parser.next_request() is None
+    parser.feed(b"a")
+    assert parser.next_request() is None  # 21: may be the line's CR
+    parser.feed(b"a")
+    with pytest.raises(HTTPError) as info:
+        parser.next_request()
+    assert (info.value.status, info.value.reason) == (414, "start line too long")
+
+
+def test_common_values_are_shared_between_requests() -> None:
+    # A WebSocket keeps its request's headers for its whole life: the Host and
+    # Upgrade values of two requests are one string, an unknown header's are not.
+    first = parse_one(b"GET / HTTP/1.1\r\nHost: shared.example\r\nX-Id: " + b"7" * 10 + b"\r\n\r\n")
+    second = parse_one(b"GET / HTTP/1.1\r\nHost: shared.example\r\nX-Id: " + b"7" * 10 + b"\r\n\r\n")
+    assert first is not None and second is not None
+    assert first.headers["Host"] is second.headers["Host"]
+    assert first.headers.raw[0][0] is second.headers.raw[0][0]  # the name too
