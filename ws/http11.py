@@ -312,8 +312,12 @@ class _HeadReader:
         while True:
             end = buffer.find(b"\n", self._checked)
             if end < 0:
-                # The partial line may already hold the "\r" of its terminator.
-                self._check_line(self._count, len(buffer) - self._checked - 1)
+                partial = len(buffer) - self._checked
+                # The partial line may already hold the "\r" of its terminator; an
+                # empty one (or a lone "\r") may be the blank line that ends the head,
+                # so it is no header yet.
+                if partial > 1 or (partial == 1 and buffer[-1] != 0x0D):
+                    self._check_line(self._count, partial - 1)
                 return
             if end == self._checked or buffer[end - 1] != 0x0D:
                 raise HTTPError(400, "line not terminated by CRLF")

@@ -149,20 +149,31 @@ async function matchmaking() {
   }
 
   const workers = Array.from({ length: concurrency }, one);
+  const measured = await measure(window);
+  running = false;
+  await Promise.race([Promise.allSettled(workers), sleep(12)]);
+  const elapsed = measured.seconds;
+  return {
+    value: window.matched / elapsed, players_matched: window.matched, concurrency,
+    join_p50_ms: percentile(latencies, 0.5) * 1e3, join_p99_ms: percentile(latencies, 0.99) * 1e3,
+    errors: window.errors, ...measured,
+  };
+}
+
+// The measurement window, the same for every load: after the warm-up, `window.open`
+// for `spec.duration` seconds, with the server's and this process's CPU over it.
+async function measure(window) {
   await sleep(spec.warmup);
   window.open = true;
   const t0 = now(), c0 = cpuSeconds(spec.server_pid), u0 = process.cpuUsage();
   await sleep(spec.duration);
   window.open = false;
   const t1 = now(), c1 = cpuSeconds(spec.server_pid), u1 = process.cpuUsage(u0);
-  running = false;
-  await Promise.race([Promise.allSettled(workers), sleep(12)]);
-  const elapsed = t1 - t0;
+  const seconds = t1 - t0;
   return {
-    value: window.matched / elapsed, players_matched: window.matched, seconds: elapsed, concurrency,
-    join_p50_ms: percentile(latencies, 0.5) * 1e3, join_p99_ms: percentile(latencies, 0.99) * 1e3,
-    errors: window.errors, server_cpu: c0 === null ? null : (c1 - c0) / elapsed,
-    client_cpu: (u1.user + u1.system) / 1e6 / elapsed,
+    seconds,
+    server_cpu: c0 === null || c1 === null ? null : (c1 - c0) / seconds,
+    client_cpu: (u1.user + u1.system) / 1e6 / seconds,
   };
 }
 
@@ -224,12 +235,7 @@ async function moves() {
   await sleep(Math.min(2, 0.5 + n / 5000)); // the last rooms start
   const rss1 = rss(spec.server_pid);
 
-  await sleep(spec.warmup);
-  window.open = true;
-  const t0 = now(), c0 = cpuSeconds(spec.server_pid), u0 = process.cpuUsage();
-  await sleep(spec.duration);
-  window.open = false;
-  const t1 = now(), c1 = cpuSeconds(spec.server_pid), u1 = process.cpuUsage(u0);
+  const measured = await measure(window);
   running = false;
   for (const p of players) p.stop();
   await sleep(0.3);
@@ -237,14 +243,12 @@ async function moves() {
     try { p.leave(); } catch { /* already gone */ }
   }
   await sleep(Math.min(5, 0.5 + n / 4000));
-  const elapsed = t1 - t0;
   return {
     value: percentile(latencies, 0.99) * 1e3, p50_ms: percentile(latencies, 0.5) * 1e3, p99_ms: percentile(latencies, 0.99) * 1e3,
-    moves: window.moves, moves_per_s: window.moves / elapsed, players: n, think, seconds: elapsed,
+    moves: window.moves, moves_per_s: window.moves / measured.seconds, players: n, think,
     connect_seconds: connectSeconds, rss_before: rss0, rss_seated: rss1,
     bytes_per_player: rss0 === null || rss1 === null ? null : (rss1 - rss0) / n,
-    errors: window.errors, server_cpu: c0 === null ? null : (c1 - c0) / elapsed,
-    client_cpu: (u1.user + u1.system) / 1e6 / elapsed,
+    errors: window.errors, ...measured,
   };
 }
 

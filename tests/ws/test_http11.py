@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pathlib
+import secrets
 
 import pytest
 from hypothesis import given, settings
@@ -57,6 +58,25 @@ def test_headers_add_updates_lookup() -> None:
     headers.add("a", "2")
     assert headers.get_all("A") == ["1", "2"]
     assert headers.raw == [("A", "1"), ("a", "2")]
+
+
+def test_headers_add_after_a_lookup_keeps_the_index_in_step() -> None:
+    headers = Headers([("A", "1")])
+    assert headers["a"] == "1"  # the index exists from here on
+    headers.add("a", "2")
+    headers.add("New-Name", "3")
+    assert headers.get_all("A") == ["1", "2"]
+    assert headers["new-name"] == "3" and "NEW-NAME" in headers
+
+
+def test_headers_compact_drops_the_index_and_lookups_still_work() -> None:
+    headers = Headers([("A", "1")])
+    assert headers["A"] == "1"
+    headers.compact()
+    headers.add("B", "2")
+    assert (headers["a"], headers["b"]) == ("1", "2")
+    headers.compact()
+    assert headers.get_all("A") == ["1"]
 
 
 def test_headers_get_all_returns_a_copy() -> None:
@@ -156,6 +176,10 @@ def test_take_buffer_drops_request_in_progress() -> None:
         ("1.0", "keep-alive", True),
         ("1.0", "Keep-Alive", True),
         ("1.0", "close", False),
+        ("1.1", "Keep-Alive,Close", False),  # a list need not have spaces
+        ("1.1", "keep-alive,\tclose", False),
+        ("1.1", "close\xa0", True),  # not the token close: only SP and HTAB are whitespace (RFC 7230 3.2.3)
+        ("1.1", "Xclose, keep-aliveX", True),
     ],
 )
 def test_keep_alive(version: str, connection: str | None, expected: bool) -> None:
@@ -452,6 +476,49 @@ def test_response_parser_errors(data: bytes, status: int) -> None:
     assert info.value.status == status
 
 
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"HTTP/1.1 1O1 OK\r\n\r\n", "malformed status code"),
+        (b"HTTP/1.1 099 OK\r\n\r\n", "malformed status code"),
+        (b"HTTP/1.1 200 O\x7fK\r\n\r\n", "invalid character in reason phrase"),
+        (b"HTTP/1.1 200 O\x00K\r\n\r\n", "invalid character in reason phrase"),
+    ],
+)
+def test_response_parser_says_why(data: bytes, reason: str) -> None:
+    parser = ResponseParser()
+    parser.feed(data)
+    with pytest.raises(HTTPError) as info:
+        parser.next_response()
+    assert (info.value.status, info.value.reason) == (400, reason)
+
+
+def test_response_parser_default_limits() -> None:
+    def outcome(data: bytes) -> int | StatusHead | None:
+        parser = ResponseParser()
+        parser.feed(data)
+        try:
+            return parser.next_response()
+        except HTTPError as exc:
+            return exc.status
+
+    line = b"HTTP/1.1 200 " + b"O" * (8192 - 13)
+    assert isinstance(outcome(line + b"\r\n\r\n"), StatusHead)
+    assert outcome(line + b"OO\r\n\r\n") == 400
+    assert isinstance(outcome(b"HTTP/1.1 200 OK\r\n" + b"A: 1\r\n" * 128 + b"\r\n"), StatusHead)
+    assert outcome(b"HTTP/1.1 200 OK\r\n" + b"A: 1\r\n" * 129 + b"\r\n") == 431
+    assert isinstance(outcome(b"HTTP/1.1 200 OK\r\nA: " + b"1" * 8189 + b"\r\n\r\n"), StatusHead)
+    assert outcome(b"HTTP/1.1 200 OK\r\nA: " + b"1" * 8190 + b"\r\n\r\n") == 431
+
+
+def test_response_parser_is_done_after_one_head_even_if_another_follows() -> None:
+    parser = ResponseParser()
+    parser.feed(b"HTTP/1.1 101 Switching Protocols\r\n\r\nHTTP/1.1 200 OK\r\n\r\n")
+    assert parser.next_response() is not None
+    assert parser.next_response() is None
+    assert parser.take_buffer() == b"HTTP/1.1 200 OK\r\n\r\n"
+
+
 def test_response_parser_limits() -> None:
     parser = ResponseParser(max_headers=2)
     parser.feed(b"HTTP/1.1 200 OK\r\n" + b"A: 1\r\n" * 3)
@@ -477,6 +544,15 @@ def test_serialize_response_adds_reason_and_content_length() -> None:
 def test_serialize_response_keeps_existing_content_length() -> None:
     data = serialize_response(200, Headers([("content-length", "2")]), b"hi")
     assert data == b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nhi"
+    for name in ("content-length", "Content-Length", "CONTENT-LENGTH"):
+        data = serialize_response(200, [(name, "2")], b"hi")  # a plain list of pairs too
+        assert data == b"HTTP/1.1 200 OK\r\n" + name.encode() + b": 2\r\n\r\nhi"
+
+
+@pytest.mark.parametrize("reason", ["a\rb", "a\nb", "\r\n"])
+def test_serialize_response_refuses_a_reason_that_would_split_the_head(reason: str) -> None:
+    with pytest.raises(ValueError, match="^invalid reason phrase$"):
+        serialize_response(200, [], reason=reason)
 
 
 @pytest.mark.parametrize("status", [100, 101, 204, 304])
@@ -498,6 +574,18 @@ def test_serialize_refuses_header_injection(header: tuple[str, str]) -> None:
         serialize_response(200, [header])
     with pytest.raises(ValueError):
         serialize_request("GET", "/", [header])
+
+
+def test_serialize_says_which_field_it_refuses() -> None:
+    with pytest.raises(ValueError, match=r"^invalid header name: 'X Y'$"):
+        serialize_response(200, [("X Y", "1")])
+    for value in ("a\rb", "a\nb", "a\x00b"):
+        with pytest.raises(ValueError, match=r"^invalid header value for X: "):
+            serialize_response(200, [("X", value)])
+    with pytest.raises(ValueError, match=r"^invalid method: 'GE T'$"):
+        serialize_request("GE T", "/", [])
+    with pytest.raises(ValueError, match=r"^invalid request target: '/a b'$"):
+        serialize_request("GET", "/a b", [])
 
 
 def test_serialize_response_round_trips_through_response_parser() -> None:
@@ -635,3 +723,95 @@ def test_common_values_are_shared_between_requests() -> None:
     assert first is not None and second is not None
     assert first.headers["Host"] is second.headers["Host"]
     assert first.headers.raw[0][0] is second.headers.raw[0][0]  # the name too
+
+
+def test_the_default_request_limits_are_exact() -> None:
+    line = b"GET /" + b"a" * (8192 - 14) + b" HTTP/1.1"
+    assert len(line) == 8192 and parse_one(line + b"\r\n\r\n") is not None
+    assert status_of(b"GET /" + b"a" * (8192 - 13) + b" HTTP/1.1\r\n\r\n") == 414
+    assert parse_one(b"GET / HTTP/1.1\r\nA: " + b"1" * 8189 + b"\r\n\r\n") is not None
+    body = b"x" * 1_048_576
+    head = parse_one(b"POST / HTTP/1.1\r\nContent-Length: 1048576\r\n\r\n" + body)
+    assert head is not None and head.body == body
+
+
+def test_a_value_never_seen_before_is_kept_as_sent() -> None:
+    # Values of the shared fields go through a cache: one it has never held comes out as sent.
+    host, upgrade = f"h{secrets.token_hex(8)}.example", secrets.token_hex(4)
+    head = parse_one(f"GET / HTTP/1.1\r\nHost: {host}\r\nUpgrade: {upgrade}\r\n\r\n".encode())
+    assert head is not None and (head.headers["Host"], head.headers["upgrade"]) == (host, upgrade)
+    assert head.headers.raw == [("Host", host), ("Upgrade", upgrade)]
+
+
+def test_a_value_keeps_trailing_characters_other_than_space_and_tab() -> None:
+    head = parse_one(b"GET / HTTP/1.1\r\nA: x\xa0\r\nB: y\x85\r\n\r\n")
+    assert head is not None and head.headers.raw == [("A", "x\xa0"), ("B", "y\x85")]
+
+
+def test_the_limits_of_a_head_still_arriving() -> None:
+    # Complete lines of an unfinished head are measured without their CRLF.
+    parser = RequestParser(max_header_size=10, max_headers=3)
+    parser.feed(b"GET / HTTP/1.1\r\nAB: 123456\r\nCD: 123456\r\nE: 1\r\n")  # 10, 10: at the limit; 3 fields
+    assert parser.next_request() is None
+    parser.feed(b"\r\n")
+    head = parser.next_request()
+    assert head is not None and len(head.headers) == 3
+    parser = RequestParser(max_header_size=10)
+    parser.feed(b"GET / HTTP/1.1\r\nAB: 1234567\r\n")  # 11, complete, the head not
+    with pytest.raises(HTTPError) as info:
+        parser.next_request()
+    assert (info.value.status, info.value.reason) == (431, "header line too long")
+
+
+def test_the_second_request_on_a_connection_is_checked_from_its_own_start() -> None:
+    first = b"GET / HTTP/1.1\r\n\r\n"
+    # Its start line is line 0 again (the start-line limit, not the header one) ...
+    parser = RequestParser(max_line=100, max_header_size=30)
+    parser.feed(first + b"GET /" + b"a" * 45)
+    assert parser.next_request() is not None
+    assert parser.next_request() is None
+    # ... and measured from its first byte.
+    parser = RequestParser(max_line=20)
+    parser.feed(first + b"GET /" + b"a" * 17)  # 22 bytes, no CR yet: over by 2
+    assert parser.next_request() is not None
+    with pytest.raises(HTTPError) as info:
+        parser.next_request()
+    assert info.value.status == 414
+
+
+def test_a_request_after_a_body_and_after_take_buffer_is_parsed_whole() -> None:
+    parser = RequestParser()
+    parser.feed(b"POST / HTTP/1.1\r\nContent-Length: 2\r\n\r\nokGET /next HTTP/1.1\r\n\r\n")
+    assert parser.next_request() is not None
+    head = parser.next_request()
+    assert head is not None and (head.target, head.body) == ("/next", b"")
+    parser.feed(b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nab")
+    assert parser.next_request() is None
+    assert parser.take_buffer() == b"ab"
+    parser.feed(b"GET /after HTTP/1.1\r\n\r\n")
+    head = parser.next_request()
+    assert head is not None and (head.target, head.body) == ("/after", b"")
+
+
+@pytest.mark.parametrize("cut", range(1, 3))
+def test_exactly_the_most_headers_allowed_whatever_the_packets(cut: int) -> None:
+    # The blank line ending the head may come in a later packet: until a byte of
+    # another field arrives, the head holds no more fields than allowed.
+    data = b"GET / HTTP/1.1\r\n" + b"A: 1\r\n" * 3 + b"\r\n"
+    for split in (len(data) - cut, len(data) - 2):
+        parser = RequestParser(max_headers=3)
+        parser.feed(data[:split])
+        assert parser.next_request() is None
+        parser.feed(data[split:])
+        head = parser.next_request()
+        assert head is not None and len(head.headers) == 3
+    parser = RequestParser(max_headers=3)
+    for i in range(len(data)):
+        parser.feed(data[i : i + 1])
+        head = parser.next_request()
+    assert head is not None and len(head.headers) == 3
+    parser = RequestParser(max_headers=3)
+    parser.feed(data[:-2] + b"B")  # a fourth field begins
+    with pytest.raises(HTTPError) as info:
+        parser.next_request()
+    assert (info.value.status, info.value.reason) == (431, "too many headers")
