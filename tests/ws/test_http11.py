@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import pathlib
 import secrets
+import subprocess
+import sys
 
 import pytest
 from hypothesis import given, settings
@@ -551,7 +554,7 @@ def test_serialize_response_keeps_existing_content_length() -> None:
 
 @pytest.mark.parametrize("reason", ["a\rb", "a\nb", "\r\n"])
 def test_serialize_response_refuses_a_reason_that_would_split_the_head(reason: str) -> None:
-    with pytest.raises(ValueError, match="^invalid reason phrase$"):
+    with pytest.raises(ValueError, match=r"^invalid reason phrase$"):
         serialize_response(200, [], reason=reason)
 
 
@@ -715,14 +718,43 @@ def test_the_start_line_limit_of_an_incomplete_line() -> None:
     assert (info.value.status, info.value.reason) == (414, "start line too long")
 
 
-def test_common_values_are_shared_between_requests() -> None:
-    # A WebSocket keeps its request's headers for its whole life: the Host and
-    # Upgrade values of two requests are one string, an unknown header's are not.
-    first = parse_one(b"GET / HTTP/1.1\r\nHost: shared.example\r\nX-Id: " + b"7" * 10 + b"\r\n\r\n")
-    second = parse_one(b"GET / HTTP/1.1\r\nHost: shared.example\r\nX-Id: " + b"7" * 10 + b"\r\n\r\n")
-    assert first is not None and second is not None
-    assert first.headers["Host"] is second.headers["Host"]
-    assert first.headers.raw[0][0] is second.headers.raw[0][0]  # the name too
+# Run in a fresh interpreter: the caches are the process's, and the rest of the
+# suite (every server's Host with its port) may have filled them already.
+_SHARING = """
+import json
+from ws.http11 import RequestParser
+
+def parse(head, **limits):
+    parser = RequestParser(**limits)
+    parser.feed(head.encode("latin-1"))
+    return parser.next_request().headers.raw
+
+def shared(head, **limits):
+    a, b = parse(head, **limits), parse(head, **limits)
+    return [[x[0] is y[0], x[1] is y[1]] for x, y in zip(a, b)]
+
+out = {}
+out["first"] = shared("GET / HTTP/1.1\\r\\nHost: shared.example\\r\\nX-Id: 7777777777\\r\\n\\r\\n")
+out["lengths"] = shared("GET / HTTP/1.1\\r\\nOrigin: " + "o" * 64 + "\\r\\nUpgrade: " + "u" * 65 + "\\r\\n\\r\\n")
+names = "".join("N%d: v\\r\\n" % i for i in range(600))
+out["names"] = sum(n for n, _ in shared("GET / HTTP/1.1\\r\\n" + names + "\\r\\n", max_headers=None))
+hosts = [parse("GET / HTTP/1.1\\r\\nHost: h%d\\r\\n\\r\\n" % i) for i in range(600)]
+again = [parse("GET / HTTP/1.1\\r\\nHost: h%d\\r\\n\\r\\n" % i) for i in range(600)]
+out["values"] = sum(a[0][1] is b[0][1] for a, b in zip(hosts, again))
+print(json.dumps(out))
+"""
+
+
+def test_common_names_and_values_are_shared_between_requests_up_to_a_bound() -> None:
+    # A WebSocket keeps its request's headers for its whole life: the names, and the
+    # values of the common fields (Host, Upgrade, Origin...) up to 64 characters, are
+    # one string for every request; other values are not.  Each cache holds 512.
+    done = subprocess.run([sys.executable, "-c", _SHARING], capture_output=True, text=True, timeout=60, check=True)
+    out = json.loads(done.stdout)
+    assert out["first"] == [[True, True], [True, False]]
+    assert out["lengths"] == [[True, True], [True, False]]
+    assert out["names"] == 512 - 4  # Host, X-Id, Origin, Upgrade came first
+    assert out["values"] == 512 - 2  # shared.example and the 64 o's came first
 
 
 def test_the_default_request_limits_are_exact() -> None:
