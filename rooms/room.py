@@ -152,12 +152,13 @@ class Room:
         if journal is None:
             return True
         if not self._in_game():
-            return not journal.replaying
+            return not journal.replaying and not self.moved
         return journal.output(target, payload)
 
     def _in_game(self) -> bool:
-        """True in the game's own task: only what it does is logged or compared."""
-        return self.task is not None and asyncio.current_task() is self.task and not self._hooking
+        """True in the game's own task: only what it does is logged or compared (and
+        nothing once the room moved: the game's clean-up must not write or send)."""
+        return self.task is not None and asyncio.current_task() is self.task and not self._hooking and not self.moved
 
     # ------------------------------------------------------------------ time and randomness
 

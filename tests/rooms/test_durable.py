@@ -9,6 +9,8 @@ import asyncio
 import logging
 import random
 
+import pytest
+
 import rooms
 import ws
 from rooms.log import Kind, RoomLog
@@ -152,3 +154,169 @@ async def test_a_game_that_is_not_deterministic_is_caught_on_replay(caplog):
         again = await Bot.connect(server2, token=token)
         messages, closed = await again.messages_until_closed()
         assert messages[0]["error"] == "unknown_room", (messages, closed)
+
+
+# ---------------------------------------------------------------------- going live with connected players
+
+
+async def survivor(room: rooms.Room):
+    """Relays until "end"; a player who leaves for good is announced, and the game goes on."""
+    left = []
+    while True:
+        try:
+            player, msg = await room.receive()
+        except rooms.PlayerLeft as exc:
+            left.append((exc.player.seat, exc.player.expired))
+            room.broadcast({"type": "gone", "seat": exc.player.seat})
+            continue
+        if msg == "end":
+            return {"left": left}
+        room.broadcast({"type": "said", "seat": player.seat, "msg": msg, "late": room.clock() >= 0})
+
+
+class Edge:
+    """Connections to a route of the adopting server whose sockets the test hands
+    to ``adopt_room`` (as a cluster's bridges hand the players still connected)."""
+
+    def __init__(self, app: ws.App) -> None:
+        self.socks: asyncio.Queue[ws.WebSocket] = asyncio.Queue()
+
+        @app.route("/edge")
+        @ws.endpoint
+        async def edge(request: ws.Request, sock: ws.WebSocket) -> None:
+            await self.socks.put(sock)
+            await sock.wait_closed()  # the adopted room reads it
+
+    async def connect(self, server: ws.Server) -> tuple[Bot, ws.WebSocket]:
+        client = await Bot.connect(server, "/edge")
+        return client, await asyncio.wait_for(self.socks.get(), scaled(3))
+
+
+async def adopt(lobby: rooms.Lobby, backend: rooms.MemoryBackend, log: RoomLog, attach: dict, server: ws.Server) -> rooms.Room:
+    went_live: list[bool] = []
+
+    def on_live(room: rooms.Room, diverged: bool) -> None:
+        went_live.append(diverged)
+        backend.add_room(lobby, room)
+
+    room = lobby.adopt_room(log, attach, on_live, server)
+    await eventually(lambda: went_live)
+    assert went_live == [False], room.result
+    return room
+
+
+@pytest.mark.parametrize("hook", ["sync", "async"])
+async def test_a_connected_player_gets_resumed_with_the_hooks_state_and_plays_on(hook):
+    app, lobby = app_with(counting, rooms.MemoryBackend(2, log=True))
+    async with running(app) as server:
+        a, b = await seat(server, ["a", "b"])
+        await a.recv_type("start")
+        a.send({"m": 0})
+        await b.recv_type("move")
+        log = copy_of(lobby.rooms[0].log)
+        token_b = b.matched["token"]
+
+    def snapshot(room: rooms.Room, player: rooms.Player) -> dict:
+        return {"seat": player.seat, "replaying": room.replaying}
+
+    async def snapshot_later(room: rooms.Room, player: rooms.Player) -> dict:
+        await asyncio.sleep(0)
+        return snapshot(room, player)
+
+    second = rooms.MemoryBackend(2, log=True)
+    app2 = ws.App()
+    lobby2 = rooms.Lobby(2, counting, reconnect=10, secret=SECRET, backend=second, on_resume=snapshot if hook == "sync" else snapshot_later)
+    app2.route("/game")(lobby2)
+    edge = Edge(app2)
+    async with running(app2) as server2:
+        a2, sock = await edge.connect(server2)
+        adopted = await adopt(lobby2, second, log, {0: sock}, server2)
+        resumed = await a2.recv_type("resumed")
+        assert resumed["seat"] == 0 and resumed["room"] == adopted.id and resumed["state"] == {"seat": 0, "replaying": False}
+        assert [p["name"] for p in resumed["players"]] == ["a", "b"]
+        # b was connected to the old host and is not here: its seat is held, and logged so.
+        assert adopted.players[1].sock is None and adopted.players[1].grace is not None
+        assert adopted.log.entries[-1][:2] == [Kind.AWAY.value, 1]
+        b2 = await Bot.connect(server2, token=token_b)
+        await b2.recv_type("resumed")
+        for i in range(1, 6):
+            (a2 if i % 2 == 0 else b2).send({"m": i})
+            assert (await a2.recv_type("move"))["i"] == i
+        ended = await a2.recv_type("ended")
+        assert ended["result"]["moves"] == [{"m": i} for i in range(6)]
+
+
+async def test_a_replay_applies_who_went_away_came_back_and_left_for_good():
+    first = rooms.MemoryBackend(3, log=True)
+    app = ws.App()
+    lobby = rooms.Lobby(3, survivor, reconnect=0.3, secret=SECRET, backend=first)
+    app.route("/game")(lobby)
+    async with running(app) as server:
+        a, b, c = await seat(server, ["a", "b", "c"])
+        b.sock.abort()  # b comes back in time ...
+        await a.recv_type("player_left")
+        b = await Bot.connect(server, token=b.matched["token"])
+        await b.recv_type("resumed")
+        c.sock.abort()  # ... c does not: its seat expires
+        assert (await a.recv_type("gone"))["seat"] == 2
+        a.send("after")
+        await b.recv_type("said")
+        room = lobby.rooms[0]
+        kinds = [entry[0] for entry in room.log.entries]
+        assert kinds.count(Kind.AWAY.value) == 2 and kinds.count(Kind.BACK.value) == 1 and kinds.count(Kind.GONE.value) == 1
+        log = copy_of(room.log)
+        where_b = room.players[1].where
+        token_a = a.matched["token"]
+
+    second = rooms.MemoryBackend(3, log=True)
+    app2 = ws.App()
+    lobby2 = rooms.Lobby(3, survivor, reconnect=10, secret=SECRET, backend=second)
+    app2.route("/game")(lobby2)
+    edge = Edge(app2)
+    async with running(app2) as server2:
+        b2, sock_b = await edge.connect(server2)
+        c2, sock_c = await edge.connect(server2)
+        adopted = await adopt(lobby2, second, log, {1: sock_b, 2: sock_c}, server2)
+        # The replay gave the game c's departure again (expired), and b's return was applied.
+        players = adopted.players
+        assert (players[2].gone, players[2].expired) == (True, True)
+        assert players[1].where == where_b and players[1].sock is sock_b and not players[1].gone
+        assert (await b2.recv_type("resumed"))["seat"] == 1
+        messages, closed = await c2.messages_until_closed()  # no seat left to attach
+        assert (closed.code, closed.reason) == (1000, "no longer seated") and messages == []
+        a2 = await Bot.connect(server2, token=token_a)
+        await a2.recv_type("resumed")
+        a2.send("end")
+        ended = await b2.recv_type("ended")
+        assert ended["result"] == {"left": [[2, True]]}
+
+
+async def test_a_stopped_room_sends_nothing_more_and_its_game_is_cancelled():
+    seen = []
+
+    async def game(room: rooms.Room):
+        try:
+            return await counting(room)
+        except asyncio.CancelledError:
+            room.broadcast({"type": "late"})  # a game's clean-up: neither sent nor logged
+            seen.append((room.moved, room.clock() > 0))
+            raise
+
+    app, lobby = app_with(game, rooms.MemoryBackend(2, log=True))
+    async with running(app) as server:
+        a, b = await seat(server, ["a", "b"])
+        await a.recv_type("start")
+        b.sock.abort()
+        await a.recv_type("player_left")
+        (room,) = lobby.rooms
+        assert room.players[1].grace is not None
+        entries = len(room.log)
+        room.stop()  # this process lost the room (its lease, a hand-over)
+        assert room.moved and room.players[1].grace is None
+        assert await asyncio.wait_for(room.wait_ended(), scaled(3)) is None
+        await eventually(lambda: seen == [(True, True)])
+        room.mark()
+        room.end({"late": True})  # too late: another process carries the room on
+        assert not room.ended and room.result is None and len(room.log) == entries, room.log.entries[entries:]
+        messages, closed = await a.messages_until_closed()
+        assert messages == [], (messages, closed)
