@@ -5,6 +5,7 @@ a handler that raises."""
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 
 import pytest
@@ -559,4 +560,96 @@ async def test_a_turn_that_times_out_adds_no_increment():
         [(flagged, running_, clock_flagged, remaining)] = after
         assert (flagged, running_, clock_flagged) == (False, False, False)
         assert 0 < remaining < 10, remaining  # 10 s less the time used; the increment would make it 14.9
+        await close_all([a, b])
+
+
+# ---------------------------------------------------------------------- an operator's removal, and the room's own accessors
+
+
+async def test_remove_takes_a_seat_for_good_with_the_reason():
+    seen = []
+
+    async def game(room):
+        try:
+            await echo(room)
+        except rooms.PlayerLeft as exc:
+            seen.append((exc.player.name, exc.player.gone, exc.code, exc.reason))
+            return {"removed": exc.player.name}
+
+    app, lobby = lobby_app(2, game, reconnect=5)
+    async with running(app) as server:
+        a, b = await seat(server, ["a", "b"])
+        (room,) = lobby.rooms
+        reason = "removed for cheating " + "x" * 120  # the close reason is cut to 100 characters
+        assert room.remove(room.players[1], reason) is True
+        messages, closed = await b.messages_until_closed()
+        assert messages == [{"type": "error", "error": "removed", "detail": reason}]
+        assert (closed.code, closed.reason) == (1000, reason[:100])
+        left = await a.recv_type("player_left")
+        assert left["player"]["name"] == "b" and left["reconnect"] is None  # not held
+        ended = await a.recv_type("ended")
+        assert ended["result"] == {"removed": "b"}
+        assert seen == [("b", True, 1000, reason)]
+        assert room.remove(room.players[1]) is False  # gone already
+        assert room.remove(room.players[0]) is False  # the room is over
+        await close_all([a])
+
+
+async def test_remove_of_a_player_who_is_away_frees_the_held_seat():
+    async def game(room):
+        while True:
+            try:
+                player, message = await room.receive()
+            except rooms.PlayerLeft as exc:
+                room.broadcast({"type": "gone", "seat": exc.player.seat})
+                continue
+            return {"by": player.seat}
+
+    app, lobby = lobby_app(2, game, reconnect=30)
+    async with running(app) as server:
+        a, b = await seat(server, ["a", "b"])
+        b.sock.abort()
+        await a.recv_type("player_left")
+        (room,) = lobby.rooms
+        away = room.players[1]
+        assert away.grace is not None
+        assert room.remove(away) is True
+        assert away.grace is None and away.gone
+        again = await Bot.connect(server, token=b.matched["token"])
+        messages, closed = await again.messages_until_closed()
+        assert messages == [{"type": "error", "error": "seat_unavailable", "detail": "this seat is no longer held"}]
+        assert closed.code == 4002
+        assert (await a.recv_type("gone"))["seat"] == 1
+        a.send("done")
+        assert (await a.recv_type("ended"))["result"] == {"by": 0}
+        await close_all([a])
+
+
+async def test_the_rooms_accessors():
+    got = asyncio.get_running_loop().create_future()
+
+    async def game(room):
+        got.set_result(room)
+        async for player, message in room:
+            return {"by": player.seat}
+
+    app, lobby = lobby_app(2, game)
+    async with running(app) as server:
+        a, b = await seat(server, ["a", "b"])
+        room = await asyncio.wait_for(got, scaled(3))
+        assert room.log is None and not room.replaying  # no input log without a durable backend
+        assert room.player(1) is room.players[1] and room.others(room.players[0]) == [room.players[1]]
+        assert repr(room) == f"<Room {room.id} ['a', 'b']>"
+        draws = [room.random.random() for _ in range(3)]
+        reference = random.Random(room.seed)
+        assert draws == [reference.random() for _ in range(3)]
+        assert room.random is room.random
+        before = room.clock()
+        assert 0 <= before <= room.clock() and abs(room.now() - time.time()) < 1
+        room.mark()  # no log: nothing to mark, nothing raised
+        future = room.ended_future
+        assert not future.done()
+        b.send("go")
+        assert await asyncio.wait_for(asyncio.shield(future), scaled(3)) == {"by": 1}
+        assert room.ended and room.result == {"by": 1} and await room.wait_ended() == {"by": 1}
         await close_all([a, b])
