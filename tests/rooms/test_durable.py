@@ -15,7 +15,7 @@ import rooms
 import ws
 from rooms.log import Kind, RoomLog
 from tests.rooms.helpers import seat
-from tests.support import Bot, eventually, running, scaled
+from tests.support import Bot, close_all, eventually, running, scaled
 
 SECRET = "one secret for both servers of these tests"
 
@@ -24,7 +24,8 @@ async def counting(room: rooms.Room):
     """Six turns; each broadcast carries the room's clock, a random draw and the turn."""
     start = room.now()
     colours = room.random.sample(["x", "o"], 2)
-    room.broadcast({"type": "start", "colours": colours, "at": round(start)})
+    sent = room.broadcast({"type": "start", "colours": colours, "at": round(start)})
+    room.broadcast({"type": "sent", "to": sent})  # what broadcast returns is the same on a replay
     moves = []
     clock = rooms.Clock(60)
     for i in range(6):
@@ -113,7 +114,12 @@ async def test_a_replayed_room_catches_up_and_the_players_resume_with_their_toke
             second.add_room(lobby2, room)
 
         adopted = lobby2.adopt_room(log, {}, on_live, server2)
+        # Read outside the game while replaying, the clock is where the replay stands (its start).
+        assert adopted.replaying and adopted.clock() == 0.0
         await eventually(lambda: went_live)
+        entries = len(adopted.log)
+        adopted.now(), adopted.clock()  # outside the game: read, not logged
+        assert len(adopted.log) == entries
         assert went_live == [False] and not adopted.replaying, (adopted.ended, adopted.result)
         assert not adopted.ended, adopted.result
         a2 = await Bot.connect(server2, token=tokens[0])
@@ -320,3 +326,60 @@ async def test_a_stopped_room_sends_nothing_more_and_its_game_is_cancelled():
         assert not room.ended and room.result is None and len(room.log) == entries, room.log.entries[entries:]
         messages, closed = await a.messages_until_closed()
         assert messages == [], (messages, closed)
+
+
+async def test_a_durable_room_with_nobody_connected_waits_for_a_return_within_its_timeout():
+    outcomes = []
+
+    async def waiting(room: rooms.Room):
+        room.broadcast({"type": "start"})
+        for timeout in (30, 0.2):
+            try:
+                player, msg = await room.receive(timeout=timeout)
+                outcomes.append(("message", player.seat, msg))
+            except TimeoutError:
+                outcomes.append(("timeout",))
+        return outcomes
+
+    app, lobby = app_with(waiting, rooms.MemoryBackend(2, log=True))
+    async with running(app) as server:
+        a, b = await seat(server, ["a", "b"])
+        await a.recv_type("start")
+        (room,) = lobby.rooms
+        a.sock.abort()
+        b.sock.abort()
+        await eventually(lambda: all(p.sock is None for p in room.players))
+        a2 = await Bot.connect(server, token=a.matched["token"])  # back within the first wait
+        await a2.recv_type("resumed")
+        a2.send("here")
+        await eventually(lambda: len(outcomes) == 1)
+        a2.sock.abort()  # nobody connected again: the second wait runs out
+        await eventually(lambda: len(outcomes) == 2)
+        assert outcomes == [("message", 0, "here"), ("timeout",)]
+        assert [e[0] for e in room.log.entries].count(Kind.TIMEOUT.value) == 1
+
+
+async def test_a_resume_logs_where_the_player_came_back():
+    socks: asyncio.Queue[ws.WebSocket] = asyncio.Queue()
+    app = ws.App()
+
+    @app.route("/raw")
+    @ws.endpoint
+    async def raw(request: ws.Request, sock: ws.WebSocket) -> None:
+        await socks.put(sock)
+        await sock.wait_closed()
+
+    async with running(app) as server:
+        client_a, client_b = await Bot.connect(server, "/raw"), await Bot.connect(server, "/raw")
+        sock_a, sock_b = await socks.get(), await socks.get()
+        players = [rooms.Player(0, "a", None, sock_a), rooms.Player(1, "b", None, None)]
+        where = {sock_b: ("edge-7", "conn-9")}
+        room = rooms.Room("r1", players, log=RoomLog(), reconnect=5, locate=lambda sock: where[sock])
+        await room.resume(players[1], sock_b)
+        assert room.log.entries[-1] == [Kind.BACK.value, 1, "edge-7", "conn-9"]
+        assert players[1].where == ("edge-7", "conn-9") and players[1].sock is sock_b
+        resumed = await client_b.recv_type("resumed")
+        assert (resumed["room"], resumed["seat"]) == ("r1", 1)
+        assert (await client_a.recv_type("player_returned"))["player"]["name"] == "b"
+        room.end(None)
+        await close_all([client_a, client_b])

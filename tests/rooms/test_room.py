@@ -153,11 +153,11 @@ async def test_spectators_watch_but_cannot_act():
 
 
 async def test_on_spectate_hook_and_spectators_off():
-    app, _ = lobby_app(2, echo, on_spectate=lambda room, spectator: {"seen_by": spectator.name})
+    app, _ = lobby_app(2, echo, on_spectate=lambda room, spectator: {"seen_by": spectator.name, "room": room.id})
     async with running(app) as server:
         a, b = await seat(server, ["a", "b"])
         s = await Bot.connect(server, watch=a.matched["room"])
-        assert (await s.recv())["state"] == {"seen_by": "spectator"}
+        assert (await s.recv())["state"] == {"seen_by": "spectator", "room": a.matched["room"]}
         a.send("end")
         await close_all([a, b, s])
     app, _ = lobby_app(2, echo, spectators=False)
@@ -307,7 +307,9 @@ async def test_reconnect_while_still_connected_replaces_the_old_connection():
         a, b = await seat(server, ["a", "b"])
         b2 = await Bot.connect(server, token=b.matched["token"])
         await b2.recv_type("resumed")
-        assert (await b.closed()).code == 4005
+        messages, closed = await b.messages_until_closed()
+        assert messages == [{"type": "error", "error": "replaced", "detail": "this seat was taken by a new connection"}]
+        assert (closed.code, closed.reason) == (4005, "replaced by a new connection")
         b2.send("via b2")
         assert (await a.recv_type("echo"))["message"] == "via b2"
         a.send("end")
@@ -652,4 +654,153 @@ async def test_the_rooms_accessors():
         b.send("go")
         assert await asyncio.wait_for(asyncio.shield(future), scaled(3)) == {"by": 1}
         assert room.ended and room.result == {"by": 1} and await room.wait_ended() == {"by": 1}
+        await close_all([a, b])
+
+
+async def test_a_seat_replaced_before_the_game_reads_anything():
+    go = asyncio.Event()
+
+    async def game(room):
+        await go.wait()  # no mux yet: the game has not read
+        return await echo(room)
+
+    app, lobby = lobby_app(2, game, reconnect=2)
+    async with running(app) as server:
+        a, b = await seat(server, ["a", "b"])
+        b2 = await Bot.connect(server, token=b.matched["token"])
+        await b2.recv_type("resumed")
+        assert (await b.closed()).code == 4005
+        go.set()
+        b2.send("end")
+        assert (await a.recv_type("ended"))["result"] == {"winner": "b"}
+        await close_all([a, b2])
+
+
+@pytest.mark.parametrize("hook", [None, "sync", "async"])
+async def test_resumed_carries_the_hooks_state_or_room_state(hook):
+    async def later(room, player):
+        await asyncio.sleep(0)
+        return {"for": player.name, "room": room.id}
+
+    hooks = {None: None, "sync": lambda room, player: {"for": player.name, "room": room.id}, "async": later}
+
+    async def game(room):
+        room.state = {"board": "start"}
+        return await echo(room)
+
+    app, lobby = lobby_app(2, game, reconnect=5, on_resume=hooks[hook])
+    async with running(app) as server:
+        a, b = await seat(server, ["a", "b"])
+        a.send("hello")
+        await b.recv_type("echo")  # the game has set its state
+        b.sock.abort()
+        await a.recv_type("player_left")
+        (room,) = lobby.rooms
+        assert room.players[1].away_since is not None
+        b2 = await Bot.connect(server, token=b.matched["token"])
+        resumed = await b2.recv_type("resumed")
+        expected = {"board": "start"} if hook is None else {"for": "b", "room": room.id}
+        assert resumed["state"] == expected and resumed["seat"] == 1
+        assert room.players[1].away_since is None
+        a.send("end")
+        await close_all([a, b2])
+
+
+async def test_resume_of_an_ended_or_moved_room_is_refused():
+    got = asyncio.get_running_loop().create_future()
+    server_socks = asyncio.Queue()
+
+    async def game(room):
+        got.set_result(room)
+        return await echo(room)
+
+    app, lobby = lobby_app(2, game, reconnect=5)
+
+    @app.route("/raw")
+    @ws.endpoint
+    async def raw(request, sock):
+        await server_socks.put(sock)
+        await sock.wait_closed()
+
+    async with running(app) as server:
+        a, b = await seat(server, ["a", "b"])
+        room = await asyncio.wait_for(got, scaled(3))
+        a.send("end")
+        await a.recv_type("ended")
+        client = await Bot.connect(server, "/raw")
+        sock = await asyncio.wait_for(server_socks.get(), scaled(3))
+        with pytest.raises(ws.Closed) as info:
+            await room.resume(room.players[0], sock)
+        assert (info.value.code, info.value.reason) == (1000, "game over")
+        room.ended = False  # as if the room were still running here, but moved
+        room.moved = True
+        with pytest.raises(rooms.exceptions.RoomMoved) as moved:
+            await room.resume(room.players[0], sock)
+        assert moved.value.args == (room.id,)
+        with pytest.raises(rooms.exceptions.RoomMoved) as moved:
+            await room.receive()
+        assert moved.value.args == (room.id,)
+        await close_all([a, b, client])
+
+
+async def test_broadcast_to_players_only_and_what_it_returns():
+    async def game(room):
+        async for player, message in room:
+            counts = [room.broadcast({"type": "all"}), room.broadcast({"type": "players"}, spectators=False)]
+            room.broadcast({"type": "counts", "counts": counts})
+            return None
+
+    app, lobby = lobby_app(2, game)
+    async with running(app) as server:
+        a, b = await seat(server, ["a", "b"])
+        s = await Bot.connect(server, watch=a.matched["room"])
+        await s.recv_type("spectating")
+        a.send("go")
+        assert (await a.recv_type("counts"))["counts"] == [3, 2]
+        assert [m["type"] for m in [await s.recv(), await s.recv()]] == ["all", "counts"]
+        await close_all([a, b, s])
+
+
+async def test_when_everyone_left_before_the_game_read_it_reads_closed():
+    go = asyncio.Event()
+    seen = []
+
+    async def game(room):
+        await go.wait()
+        for _ in range(2):
+            try:
+                await room.receive()
+            except rooms.PlayerLeft as exc:
+                seen.append(exc.player.name)
+        try:
+            await room.receive()
+        except ws.Closed as exc:
+            seen.append((exc.code, exc.reason))
+        return None
+
+    app, lobby = lobby_app(2, game)
+    async with running(app) as server:
+        a, b = await seat(server, ["a", "b"])
+        (room,) = lobby.rooms
+        await a.aclose()
+        await b.aclose()
+        await eventually(lambda: all(p.gone for p in room.players))
+        go.set()
+        await eventually(lambda: len(seen) == 3)
+        assert seen == ["a", "b", (1006, "no players left")]
+
+
+async def test_turn_passes_its_validator_on():
+    async def game(room):
+        move = await room.turn(room.players[0], validate=lambda m: None if m in ("a1", "b2") else "not a square")
+        return {"move": move}
+
+    app, lobby = lobby_app(2, game)
+    async with running(app) as server:
+        a, b = await seat(server, ["a", "b"])
+        a.send("z9")
+        error = await a.recv_type("error")
+        assert (error["error"], error["detail"]) == ("illegal_move", "not a square")
+        a.send("b2")
+        assert (await b.recv_type("ended"))["result"] == {"move": "b2"}
         await close_all([a, b])
