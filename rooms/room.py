@@ -589,11 +589,20 @@ class Room:
         if inspect.isawaitable(value):
 
             async def later() -> None:
-                send(await value)
+                try:
+                    send(await value)
+                except Exception:
+                    logger.exception("error in on_resume hook for room %s", self.id)
 
-            self._loop.create_task(later())
+            # Held until done: the loop keeps only a weak reference to a task.
+            task = self._loop.create_task(later())
+            _HOOKS.add(task)
+            task.add_done_callback(_HOOKS.discard)
         else:
             send(value)
+
+
+_HOOKS: set[asyncio.Task[None]] = set()  # async on_resume hooks of rooms going live
 
 
 def _reply(sock: Any, obj: Any) -> None:  # the room's own answer to a connection: never logged

@@ -155,7 +155,7 @@ async def test_a_game_that_is_not_deterministic_is_caught_on_replay(caplog):
         adopted = lobby2.adopt_room(log, {}, lambda room, diverged: second.add_room(lobby2, room), server2)
         await asyncio.wait_for(adopted.wait_ended(), scaled(3))
         assert adopted.result is None
-        assert any("not deterministic" in r.getMessage() and "output #1" in r.getMessage() for r in caplog.records)
+        assert any(f"room {adopted.id} " in r.getMessage() and "not deterministic" in r.getMessage() and "output #1" in r.getMessage() for r in caplog.records)
         assert list(lobby2.results) == []
         again = await Bot.connect(server2, token=token)
         messages, closed = await again.messages_until_closed()
@@ -172,7 +172,7 @@ async def survivor(room: rooms.Room):
         try:
             player, msg = await room.receive()
         except rooms.PlayerLeft as exc:
-            left.append((exc.player.seat, exc.player.expired))
+            left.append((exc.player.seat, exc.player.expired, exc.code, exc.reason))
             room.broadcast({"type": "gone", "seat": exc.player.seat})
             continue
         if msg == "end":
@@ -223,6 +223,7 @@ async def test_a_connected_player_gets_resumed_with_the_hooks_state_and_plays_on
         token_b = b.matched["token"]
 
     def snapshot(room: rooms.Room, player: rooms.Player) -> dict:
+        room.clock(), room.now()  # a hook's reads are not the game's: never logged
         return {"seat": player.seat, "replaying": room.replaying}
 
     async def snapshot_later(room: rooms.Room, player: rooms.Player) -> dict:
@@ -243,6 +244,7 @@ async def test_a_connected_player_gets_resumed_with_the_hooks_state_and_plays_on
         # b was connected to the old host and is not here: its seat is held, and logged so.
         assert adopted.players[1].sock is None and adopted.players[1].grace is not None
         assert adopted.log.entries[-1][:2] == [Kind.AWAY.value, 1]
+        live_at = len(adopted.log)
         b2 = await Bot.connect(server2, token=token_b)
         await b2.recv_type("resumed")
         for i in range(1, 6):
@@ -250,51 +252,124 @@ async def test_a_connected_player_gets_resumed_with_the_hooks_state_and_plays_on
             assert (await a2.recv_type("move"))["i"] == i
         ended = await a2.recv_type("ended")
         assert ended["result"]["moves"] == [{"m": i} for i in range(6)]
+        # After the hook, the game's own reads and outputs are logged again.
+        kinds = [e[0] for e in adopted.log.entries[live_at:]]
+        assert Kind.CLOCK.value in kinds and Kind.OUTPUT.value in kinds
+
+
+class Located(rooms.MemoryBackend):
+    """A backend that says where each connection is, as a cluster's does."""
+
+    def locate(self, sock: object) -> tuple[str, str]:
+        return ("edge-1", f"conn-{id(sock)}")
 
 
 async def test_a_replay_applies_who_went_away_came_back_and_left_for_good():
-    first = rooms.MemoryBackend(3, log=True)
     app = ws.App()
-    lobby = rooms.Lobby(3, survivor, reconnect=0.3, secret=SECRET, backend=first)
+    lobby = rooms.Lobby(4, survivor, reconnect=0.3, secret=SECRET, backend=Located(4, log=True))
     app.route("/game")(lobby)
     async with running(app) as server:
-        a, b, c = await seat(server, ["a", "b", "c"])
+        a, c, b, d = await seat(server, ["a", "c", "b", "d"])
+        c.sock.abort()  # c does not come back: its seat expires
+        assert (await a.recv_type("gone"))["seat"] == 1
         b.sock.abort()  # b comes back in time ...
         await a.recv_type("player_left")
         b = await Bot.connect(server, token=b.matched["token"])
         await b.recv_type("resumed")
-        c.sock.abort()  # ... c does not: its seat expires
-        assert (await a.recv_type("gone"))["seat"] == 2
+        d.sock.close(1000, "bye")  # d leaves on purpose
+        await d.sock.wait_closed()
+        assert (await a.recv_type("gone"))["seat"] == 3
         a.send("after")
         await b.recv_type("said")
-        room = lobby.rooms[0]
-        kinds = [entry[0] for entry in room.log.entries]
-        assert kinds.count(Kind.AWAY.value) == 2 and kinds.count(Kind.BACK.value) == 1 and kinds.count(Kind.GONE.value) == 1
-        log = copy_of(room.log)
-        where_b = room.players[1].where
+        (room,) = lobby.rooms
         token_a = a.matched["token"]
+        a.sock.abort()  # ... and a is away when the host dies
+        await eventually(lambda: room.players[0].sock is None)
+        kinds = [entry[0] for entry in room.log.entries]
+        assert kinds.count(Kind.AWAY.value) == 3 and kinds.count(Kind.BACK.value) == 1 and kinds.count(Kind.GONE.value) == 2
+        log = copy_of(room.log)
+        where_b = room.players[2].where
+        assert where_b[0] == "edge-1" and where_b[1].startswith("conn-")
 
-    second = rooms.MemoryBackend(3, log=True)
     app2 = ws.App()
-    lobby2 = rooms.Lobby(3, survivor, reconnect=10, secret=SECRET, backend=second)
+    lobby2 = rooms.Lobby(4, survivor, reconnect=10, secret=SECRET, backend=Located(4, log=True))
     app2.route("/game")(lobby2)
     edge = Edge(app2)
     async with running(app2) as server2:
-        b2, sock_b = await edge.connect(server2)
-        c2, sock_c = await edge.connect(server2)
-        adopted = await adopt(lobby2, second, log, {1: sock_b, 2: sock_c}, server2)
-        # The replay gave the game c's departure again (expired), and b's return was applied.
+        stale = [await edge.connect(server2) for _ in range(3)]
+        (a2, sock_a), (c2, sock_c), (b2, sock_b) = stale
+        adopted = await adopt(lobby2, lobby2.backend, log, {0: sock_a, 1: sock_c, 2: sock_b}, server2)
+        # The replay gave the game c's and d's departures again, and b's return was applied.
         players = adopted.players
-        assert (players[2].gone, players[2].expired) == (True, True)
-        assert players[1].where == where_b and players[1].sock is sock_b and not players[1].gone
-        assert (await b2.recv_type("resumed"))["seat"] == 1
-        messages, closed = await c2.messages_until_closed()  # no seat left to attach
-        assert (closed.code, closed.reason) == (1000, "no longer seated") and messages == []
-        a2 = await Bot.connect(server2, token=token_a)
-        await a2.recv_type("resumed")
-        a2.send("end")
+        assert (players[1].gone, players[1].expired, players[3].gone, players[3].expired) == (True, True, True, False)
+        assert players[2].where == where_b and players[2].sock is sock_b and not players[2].gone
+        assert (await b2.recv_type("resumed"))["seat"] == 2
+        # a was away and c gone when the log ends: the sockets offered for them are refused.
+        for client in (a2, c2):
+            messages, closed = await client.messages_until_closed()
+            assert (closed.code, closed.reason) == (1000, "no longer seated") and messages == []
+        assert players[0].sock is None and players[0].grace is not None and players[0].away_since is not None
+        a3 = await Bot.connect(server2, token=token_a)
+        await a3.recv_type("resumed")
+        a3.send("end")
         ended = await b2.recv_type("ended")
-        assert ended["result"] == {"left": [[2, True]]}
+        assert ended["result"] == {"left": [[1, True, 1006, "seat expired"], [3, False, 1000, "bye"]]}
+
+
+@pytest.mark.parametrize("reconnect", [None, 0.3])
+async def test_a_player_connected_to_the_old_host_who_does_not_come_back(reconnect):
+    app, lobby = app_with(survivor, rooms.MemoryBackend(2, log=True))
+    async with running(app) as server:
+        a, b = await seat(server, ["a", "b"])
+        a.send("hello")
+        await b.recv_type("said")
+        log = copy_of(lobby.rooms[0].log)
+    second = rooms.MemoryBackend(2, log=True)
+    app2 = ws.App()
+    lobby2 = rooms.Lobby(2, survivor, reconnect=reconnect, secret=SECRET, backend=second)
+    app2.route("/game")(lobby2)
+    edge = Edge(app2)
+    async with running(app2) as server2:
+        a2, sock = await edge.connect(server2)
+        await adopt(lobby2, second, log, {0: sock}, server2)
+        await a2.recv_type("resumed")
+        # Without a grace time b leaves at once; with one, when it runs out.
+        assert (await a2.recv_type("gone"))["seat"] == 1
+        a2.send("end")
+        ended = await a2.recv_type("ended")
+        expected = [1, False, 1006, "connection lost while the room moved"] if reconnect is None else [1, True, 1006, "seat expired"]
+        assert ended["result"] == {"left": [expected]}
+
+
+async def test_an_async_on_resume_hook_done_after_its_player_left_sends_nothing(caplog):
+    app, lobby = app_with(counting, rooms.MemoryBackend(2, log=True))
+    async with running(app) as server:
+        a, b = await seat(server, ["a", "b"])
+        await a.recv_type("start")
+        log = copy_of(lobby.rooms[0].log)
+    release = asyncio.Event()
+    done = []
+
+    async def slow(room: rooms.Room, player: rooms.Player) -> dict:
+        await release.wait()
+        done.append(player.seat)
+        return {"late": True}
+
+    second = rooms.MemoryBackend(2, log=True)
+    app2 = ws.App()
+    lobby2 = rooms.Lobby(2, counting, reconnect=10, secret=SECRET, backend=second, on_resume=slow)
+    app2.route("/game")(lobby2)
+    edge = Edge(app2)
+    async with running(app2) as server2:
+        caplog.set_level(logging.ERROR, logger="rooms")
+        a2, sock = await edge.connect(server2)
+        adopted = await adopt(lobby2, second, log, {0: sock}, server2)
+        await a2.aclose()
+        await eventually(lambda: adopted.players[0].sock is None)
+        release.set()
+        await eventually(lambda: done == [0])  # the hook returned, and its send ran in the same step
+        assert not [r for r in caplog.records if "on_resume" in r.getMessage()]
+        adopted.end(None)
 
 
 async def test_a_stopped_room_sends_nothing_more_and_its_game_is_cancelled():
@@ -328,12 +403,14 @@ async def test_a_stopped_room_sends_nothing_more_and_its_game_is_cancelled():
         assert messages == [], (messages, closed)
 
 
-async def test_a_durable_room_with_nobody_connected_waits_for_a_return_within_its_timeout():
+async def test_a_durable_room_that_nobody_is_connected_to_waits_for_a_return_within_its_timeout():
+    go = asyncio.Event()
     outcomes = []
 
     async def waiting(room: rooms.Room):
         room.broadcast({"type": "start"})
-        for timeout in (30, 0.2):
+        await go.wait()  # nobody is connected when the game first reads
+        for timeout in (0.2, 0.9):
             try:
                 player, msg = await room.receive(timeout=timeout)
                 outcomes.append(("message", player.seat, msg))
@@ -349,14 +426,72 @@ async def test_a_durable_room_with_nobody_connected_waits_for_a_return_within_it
         a.sock.abort()
         b.sock.abort()
         await eventually(lambda: all(p.sock is None for p in room.players))
-        a2 = await Bot.connect(server, token=a.matched["token"])  # back within the first wait
+        entries = len(room.log)
+        room.mark()  # the lease loop's mark: the room clock, logged
+        assert len(room.log) == entries + 1 and 0 <= room.log.entries[-1][1] <= room.clock()
+        go.set()
+        await eventually(lambda: outcomes == [("timeout",)])  # the first wait ran out
+        a2 = await Bot.connect(server, token=a.matched["token"])  # back within the second
         await a2.recv_type("resumed")
         a2.send("here")
-        await eventually(lambda: len(outcomes) == 1)
-        a2.sock.abort()  # nobody connected again: the second wait runs out
         await eventually(lambda: len(outcomes) == 2)
-        assert outcomes == [("message", 0, "here"), ("timeout",)]
+        assert outcomes == [("timeout",), ("message", 0, "here")]
         assert [e[0] for e in room.log.entries].count(Kind.TIMEOUT.value) == 1
+        await a2.recv_type("ended")
+        entries = len(room.log)
+        room.mark()  # over: nothing more is logged
+        assert len(room.log) == entries
+
+
+async def test_a_durable_room_whose_players_all_left_reads_closed():
+    go = asyncio.Event()
+    seen = []
+
+    async def game(room: rooms.Room):
+        await go.wait()
+        for _ in range(2):
+            try:
+                await room.receive()
+            except rooms.PlayerLeft as exc:
+                seen.append(exc.player.name)
+        try:
+            await room.receive()
+        except ws.Closed as exc:
+            seen.append((exc.code, exc.reason))
+
+    app, lobby = app_with(game, rooms.MemoryBackend(2, log=True))
+    async with running(app) as server:
+        a, b = await seat(server, ["a", "b"])
+        (room,) = lobby.rooms
+        await a.aclose()  # 1000: gone for good, even with a grace time
+        await b.aclose()
+        await eventually(lambda: all(p.gone for p in room.players))
+        go.set()
+        await eventually(lambda: len(seen) == 3)
+        assert seen == ["a", "b", (1006, "no players left")]
+
+
+async def test_stop_is_safe_before_the_game_reads_without_a_task_and_after_the_end():
+    go = asyncio.Event()
+
+    async def game(room: rooms.Room):
+        await go.wait()
+        return await counting(room)
+
+    app, lobby = app_with(game, rooms.MemoryBackend(2, log=True))
+    async with running(app) as server:
+        a, b = await seat(server, ["a", "b"])
+        (room,) = lobby.rooms
+        room.stop()  # the game has not read yet: no mux
+        assert room.moved and await asyncio.wait_for(room.wait_ended(), scaled(3)) is None
+        await close_all([a, b])
+    bare = rooms.Room("r1", [rooms.Player(0, "a", None, None), rooms.Player(1, "b", None, None)], log=RoomLog())
+    bare.stop()  # no game task
+    assert bare.moved and bare.ended_future.done()
+    over = rooms.Room("r2", [rooms.Player(0, "a", None, None)], log=RoomLog())
+    over.end({"done": True})
+    over.stop()  # over here already: it stays over, not moved
+    assert over.ended and not over.moved and over.result == {"done": True}
 
 
 async def test_a_resume_logs_where_the_player_came_back():
