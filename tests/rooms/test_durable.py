@@ -518,3 +518,22 @@ async def test_a_resume_logs_where_the_player_came_back():
         assert (await client_a.recv_type("player_returned"))["player"]["name"] == "b"
         room.end(None)
         await close_all([client_a, client_b])
+
+
+async def test_what_a_durable_game_sends_one_player_is_logged_as_an_output():
+    logs = []
+
+    async def game(room: rooms.Room):
+        room.players[0].send({"hi": 0})
+        room.players[1].send({"hi": 1})
+        return None
+
+    app = ws.App()
+    lobby = rooms.Lobby(2, game, backend=rooms.MemoryBackend(2, log=True), on_event=lambda e: e.kind == "ended" and logs.append(e.room.log))
+    app.route("/game")(lobby)
+    async with running(app) as server:
+        a, b = await seat(server, ["a", "b"])
+        assert (await a.recv())["hi"] == 0 and (await b.recv())["hi"] == 1
+        await a.recv_type("ended")
+    (log,) = logs
+    assert [e[0] for e in log.entries].count(Kind.OUTPUT.value) == 2  # each checked on a replay

@@ -5,6 +5,7 @@ a handler that raises."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import time
 
@@ -13,7 +14,7 @@ import pytest
 import rooms
 import ws
 from tests.rooms.helpers import lobby_app, seat
-from tests.support import Bot, close_all, eventually, running, scaled
+from tests.support import Bot, close_all, eventually, open_raw, running, scaled
 
 
 async def echo(room):
@@ -133,17 +134,20 @@ async def test_spectators_watch_but_cannot_act():
             "state": {"board": "empty"},
         }
         s.send("end")
-        error = await s.recv()
-        assert error["type"] == "error" and error["error"] == "spectator"
+        assert await s.recv() == {"type": "error", "error": "spectator", "detail": "spectators cannot act"}
         a.send("hi")
         assert (await s.recv())["message"] == "hi"
         # A spectator leaving does not disturb the game.
         s2 = await Bot.connect(server, watch=room_id)
         await s2.recv_type("spectating")
+        (room,) = lobby.rooms
+        assert len(room.spectators) == 2
         await s2.aclose()
+        await eventually(lambda: len(room.spectators) == 1)
         b.send("end")
         assert (await s.recv())["result"] == {"winner": "b"}
-        assert (await s.closed()).code == 1000
+        closed = await s.closed()
+        assert (closed.code, closed.reason) == (1000, "game over")
         # Unknown and ended rooms cannot be watched.
         for room in ("nope", room_id):
             late = await Bot.connect(server, watch=room)
@@ -190,7 +194,7 @@ async def test_lifecycle_events_with_reconnect():
         assert events == [("created", None, None), ("joined", "a", None), ("joined", "b", None)]
         b.sock.abort()
         await a.recv_type("player_left")
-        assert events[-1][:2] == ("left", "b")
+        assert events[-1] == ("left", "b", 1006)  # the close code the connection ended with
         b2 = await Bot.connect(server, token=b.matched["token"])
         await b2.recv_type("resumed")
         await a.recv_type("player_returned")
@@ -203,15 +207,18 @@ async def test_lifecycle_events_with_reconnect():
         await close_all([a, b2])
 
 
-async def test_a_failing_event_hook_does_not_break_the_room():
+async def test_a_failing_event_hook_does_not_break_the_room(caplog):
     def on_event(event):
         raise RuntimeError("hook bug")
 
+    caplog.set_level(logging.ERROR, logger="rooms")
     app, lobby = lobby_app(2, echo, on_event=on_event)
     async with running(app) as server:
         a, b = await seat(server, ["a", "b"])
         a.send("end")
         assert (await b.recv())["result"] == {"winner": "a"}
+        logged = [r for r in caplog.records if r.getMessage() == f"error in on_event hook for room {a.matched['room']}"]
+        assert logged and logged[0].exc_info is not None
         await close_all([a, b])
 
 
@@ -829,3 +836,80 @@ async def test_remove_before_the_game_reads_with_the_default_reason():
         go.set()
         await eventually(lambda: seen == [("b", "removed by an operator")])
         await close_all([a])
+
+
+async def test_the_room_knows_its_lobby_key_mode_and_code_and_starts_its_clock_at_zero():
+    got = asyncio.get_running_loop().create_future()
+
+    async def game(room):
+        got.set_result(room)
+        return await echo(room)
+
+    app, lobby = lobby_app(2, game, private=True, mode=lambda request: request.query.get("mode", "classic"))
+    async with running(app) as server:
+        a = await Bot.connect(server, name="a", code="new", mode="blitz")
+        code = (await a.recv_type("lobby"))["code"]
+        b = await Bot.connect(server, name="b", code=code, mode="blitz")
+        room = await asyncio.wait_for(got, scaled(3))
+        assert (room.mode, room.code) == ("blitz", code)
+        assert room.key is not None and (room.key.mode, room.key.code) == ("blitz", code)
+        assert abs(room.created_at - time.time()) < 60
+        a.send("end")
+        await close_all([a, b])
+    fresh = rooms.Room("r", [])
+    assert 0 <= fresh.clock() < 0.5 and fresh.state is None and fresh.key is None and fresh.mode is None and fresh.code is None
+    # Seeds fit a signed 64-bit integer (msgpack's int64, SQL's bigint).
+    assert all(0 <= rooms.Room(f"r{i}", []).seed < 2**63 for i in range(200))
+
+
+async def test_a_player_who_leaves_without_a_reason_left_as_player_left():
+    seen = []
+
+    async def game(room):
+        try:
+            await echo(room)
+        except rooms.PlayerLeft as exc:
+            seen.append((exc.player.name, exc.code, exc.reason))
+            return None
+
+    app, lobby = lobby_app(2, game)
+    async with running(app) as server:
+        a, b = await seat(server, ["a", "b"])
+        b.sock.close(1000)  # no reason given
+        await b.sock.wait_closed()
+        await eventually(lambda: seen)
+        assert seen == [("b", 1000, "player left")]
+        await close_all([a])
+
+
+async def test_resumed_state_is_none_when_the_game_set_none():
+    app, lobby = lobby_app(2, echo, reconnect=5)
+    async with running(app) as server:
+        a, b = await seat(server, ["a", "b"])
+        b.sock.abort()
+        await a.recv_type("player_left")
+        b2 = await Bot.connect(server, token=b.matched["token"])
+        assert (await b2.recv_type("resumed"))["state"] is None
+        a.send("end")
+        await close_all([a, b2])
+
+
+async def test_a_room_drops_a_player_who_does_not_read_past_its_buffer_limit():
+    async def flood(room):
+        async for player, message in room:
+            for _ in range(2000):  # 16 MB: more than the kernel's socket buffers hold
+                room.broadcast({"type": "blob", "data": "x" * 8192})
+            return None
+
+    app, lobby = lobby_app(2, flood, max_buffer=64 * 1024)
+    async with running(app) as server:
+        a = await Bot.connect(server, name="a")
+        await a.recv_type("lobby")
+        _, writer = await open_raw(server, "/game?name=b")  # joins, then never reads
+        await eventually(lambda: lobby.rooms)
+        (room,) = lobby.rooms
+        sock_b = room.players[1].sock
+        a.send("go")
+        await eventually(lambda: sock_b.close_code == 1013)  # dropped, as ws.broadcast drops a slow reader
+        writer.transport.abort()
+        a.sock.abort()  # a has megabytes unread: no closing handshake
