@@ -167,7 +167,7 @@ async def test_a_game_that_is_not_deterministic_is_caught_on_replay(caplog):
 
 async def survivor(room: rooms.Room):
     """Relays until "end"; a player who leaves for good is announced, and the game goes on."""
-    left = []
+    left, sent = [], []
     while True:
         try:
             player, msg = await room.receive()
@@ -176,8 +176,9 @@ async def survivor(room: rooms.Room):
             room.broadcast({"type": "gone", "seat": exc.player.seat})
             continue
         if msg == "end":
-            return {"left": left}
-        room.broadcast({"type": "said", "seat": player.seat, "msg": msg, "late": room.clock() >= 0})
+            return {"left": left, "sent": sent}
+        # How many got it: on a replay, the players the log says are connected.
+        sent.append(room.broadcast({"type": "said", "seat": player.seat, "msg": msg, "late": room.clock() >= 0}))
 
 
 class Edge:
@@ -274,6 +275,8 @@ async def test_a_replay_applies_who_went_away_came_back_and_left_for_good():
         assert (await a.recv_type("gone"))["seat"] == 1
         b.sock.abort()  # b comes back in time ...
         await a.recv_type("player_left")
+        a.send("while b is away")
+        await d.recv_type("said")
         b = await Bot.connect(server, token=b.matched["token"])
         await b.recv_type("resumed")
         d.sock.close(1000, "bye")  # d leaves on purpose
@@ -313,7 +316,7 @@ async def test_a_replay_applies_who_went_away_came_back_and_left_for_good():
         await a3.recv_type("resumed")
         a3.send("end")
         ended = await b2.recv_type("ended")
-        assert ended["result"] == {"left": [[1, True, 1006, "seat expired"], [3, False, 1000, "bye"]]}
+        assert ended["result"] == {"left": [[1, True, 1006, "seat expired"], [3, False, 1000, "bye"]], "sent": [2, 2]}
 
 
 @pytest.mark.parametrize("reconnect", [None, 0.3])
@@ -338,10 +341,11 @@ async def test_a_player_connected_to_the_old_host_who_does_not_come_back(reconne
         a2.send("end")
         ended = await a2.recv_type("ended")
         expected = [1, False, 1006, "connection lost while the room moved"] if reconnect is None else [1, True, 1006, "seat expired"]
-        assert ended["result"] == {"left": [expected]}
+        assert ended["result"] == {"left": [expected], "sent": [2]}
 
 
-async def test_an_async_on_resume_hook_done_after_its_player_left_sends_nothing(caplog):
+@pytest.mark.parametrize("fails", [False, True])
+async def test_an_async_on_resume_hook_done_after_its_player_left_sends_nothing(caplog, fails):
     app, lobby = app_with(counting, rooms.MemoryBackend(2, log=True))
     async with running(app) as server:
         a, b = await seat(server, ["a", "b"])
@@ -353,6 +357,8 @@ async def test_an_async_on_resume_hook_done_after_its_player_left_sends_nothing(
     async def slow(room: rooms.Room, player: rooms.Player) -> dict:
         await release.wait()
         done.append(player.seat)
+        if fails:
+            raise RuntimeError("hook bug")
         return {"late": True}
 
     second = rooms.MemoryBackend(2, log=True)
@@ -362,13 +368,21 @@ async def test_an_async_on_resume_hook_done_after_its_player_left_sends_nothing(
     edge = Edge(app2)
     async with running(app2) as server2:
         caplog.set_level(logging.ERROR, logger="rooms")
+        loop_errors: list[dict] = []
+        asyncio.get_running_loop().set_exception_handler(lambda loop, context: loop_errors.append(context))
         a2, sock = await edge.connect(server2)
         adopted = await adopt(lobby2, second, log, {0: sock}, server2)
         await a2.aclose()
         await eventually(lambda: adopted.players[0].sock is None)
         release.set()
         await eventually(lambda: done == [0])  # the hook returned, and its send ran in the same step
-        assert not [r for r in caplog.records if "on_resume" in r.getMessage()]
+        await asyncio.sleep(0)  # one turn: the task's done callbacks
+        logged = [r for r in caplog.records if "on_resume" in r.getMessage()]
+        if fails:  # an error in the hook is logged, with the room
+            assert [r.getMessage() for r in logged] == [f"error in on_resume hook for room {adopted.id}"] and logged[0].exc_info
+        else:
+            assert logged == []
+        assert loop_errors == []
         adopted.end(None)
 
 
@@ -537,3 +551,60 @@ async def test_what_a_durable_game_sends_one_player_is_logged_as_an_output():
         await a.recv_type("ended")
     (log,) = logs
     assert [e[0] for e in log.entries].count(Kind.OUTPUT.value) == 2  # each checked on a replay
+
+
+async def test_a_durable_room_that_nobody_is_connected_to_waits_without_a_timeout():
+    go = asyncio.Event()
+    got = []
+
+    async def game(room: rooms.Room):
+        await go.wait()
+        got.append(await room.receive())
+        return None
+
+    app, lobby = app_with(game, rooms.MemoryBackend(2, log=True))
+    async with running(app) as server:
+        a, b = await seat(server, ["a", "b"])
+        (room,) = lobby.rooms
+        a.sock.abort()
+        b.sock.abort()
+        await eventually(lambda: all(p.sock is None for p in room.players))
+        go.set()
+        b2 = await Bot.connect(server, token=b.matched["token"])
+        await b2.recv_type("resumed")
+        b2.send("back")
+        await eventually(lambda: got)
+        assert got[0][0] is room.players[1] and got[0][1] == "back"
+
+
+class RemoteLog(RoomLog):
+    """A log whose entries become durable only when flushed (as a cluster's are)."""
+
+    def written(self) -> None:
+        pass
+
+
+async def test_a_departure_is_durable_before_the_game_sees_it():
+    socks: asyncio.Queue[ws.WebSocket] = asyncio.Queue()
+    app = ws.App()
+
+    @app.route("/raw")
+    @ws.endpoint
+    async def raw(request: ws.Request, sock: ws.WebSocket) -> None:
+        await socks.put(sock)
+        await sock.wait_closed()
+
+    async with running(app) as server:
+        client_a, client_b = await Bot.connect(server, "/raw"), await Bot.connect(server, "/raw")
+        sock_a, sock_b = await socks.get(), await socks.get()
+        log = RemoteLog()
+        room = rooms.Room("r1", [rooms.Player(0, "a", None, sock_a), rooms.Player(1, "b", None, sock_b)], log=log)
+        await client_b.aclose()  # b leaves for good: its departure is recorded, not yet durable
+        await eventually(lambda: room.players[1].gone)
+        assert log.durable < len(log)
+        with pytest.raises(rooms.PlayerLeft) as info:
+            await room.receive()
+        assert info.value.player is room.players[1] and log.durable == len(log)
+        room.end({"over": True})
+        closed = await client_a.closed()
+        assert (closed.code, closed.reason) == (1000, "game over")  # end's default reason
