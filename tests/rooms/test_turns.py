@@ -136,3 +136,114 @@ def test_removing_an_earlier_player_keeps_the_turn_and_the_cycle():
     order.remove("a")
     assert order.current == "c"
     assert [order.next() for _ in range(3)] == ["d", "b", "c"]
+
+
+# ---------------------------------------------------------------------- take_turn, over a scripted room
+
+
+class Seat:
+    """A player as take_turn sees one: a name, whether gone, what it was sent."""
+
+    def __init__(self, name: str, gone: bool = False) -> None:
+        self.name, self.gone, self.last_sock, self.sent = name, gone, object(), []
+
+    def send(self, obj):
+        self.sent.append(obj)
+
+
+class ScriptedRoom:
+    """``room.clock()`` and ``room.receive(timeout=)`` from a script of
+    ``(seconds later, who, message)``; a step later than the time-out asked for
+    ends the wait at the time-out (TimeoutError), as a real room's does."""
+
+    def __init__(self, script):
+        self.now, self.script, self.timeouts = 50.0, list(script), []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def receive(self, timeout=None):
+        self.timeouts.append(timeout)
+        delay, who, message = self.script[0]
+        if timeout is not None and delay > timeout:
+            self.now += timeout
+            self.script[0] = (delay - timeout, who, message)
+            raise TimeoutError
+        self.script.pop(0)
+        self.now += delay
+        return who, message
+
+
+async def test_a_turn_for_a_player_who_has_left_raises_player_left_at_once():
+    gone = Seat("x", gone=True)
+    with pytest.raises(rooms.PlayerLeft) as info:
+        await rooms.turns.take_turn(ScriptedRoom([]), gone)
+    exc = info.value
+    assert (exc.player, exc.code, exc.reason, exc.socket) == (gone, 1006, "player has left", gone.last_sock)
+
+
+async def test_a_turns_timeout_counts_from_its_start_on_the_room_clock():
+    x, o = Seat("x"), Seat("o")
+    room = ScriptedRoom([(3.0, o, "early"), (4.0, x, "late")])
+    with pytest.raises(TurnTimeout) as info:
+        await rooms.turns.take_turn(room, x, timeout=5)
+    # The first wait is the whole 5 s; after o's message 3 s in, what is left: 2 s.
+    assert room.timeouts == [5, 2.0] and info.value.player is x and not info.value.flagged
+    assert o.sent == [{"type": "error", "error": "not_your_turn", "detail": "it is x's turn"}]
+    room = ScriptedRoom([(0.5, x, "e4")])
+    assert await rooms.turns.take_turn(room, x) == "e4" and room.timeouts == [None]  # no time-out: no limit
+    room = ScriptedRoom([(1.5, o, "a"), (2.0, x, "b")])
+    assert await rooms.turns.take_turn(room, x, timeout=0.5 + 1.5 + 2.5) == "b" and room.timeouts == [4.5, 3.0]
+
+
+async def test_a_turns_wait_is_never_negative():
+    x, o = Seat("x"), Seat("o")
+    room = ScriptedRoom([(0.5, o, "a"), (0.1, x, "b")])
+    room.now = 0.2  # a clock that reads small
+    with pytest.raises(TurnTimeout):
+        await rooms.turns.take_turn(room, x, timeout=0.4)
+    assert room.timeouts == [0.4]
+
+
+async def test_a_turn_runs_the_players_clock_on_the_rooms_and_flags_only_at_zero():
+    x = Seat("x")
+    room = ScriptedRoom([(1.0, x, "e4")])
+    clock = Clock(10, 2)
+    assert await rooms.turns.take_turn(room, x, clock=clock) == "e4"
+    assert clock.remaining == 10 - 1.0 + 2 and not clock.running  # the room's clock ran it
+    room = ScriptedRoom([(30.0, x, "too late")])
+    clock = Clock(0.5)
+    with pytest.raises(TurnTimeout) as info:
+        await rooms.turns.take_turn(room, x, clock=clock)
+    assert info.value.flagged and clock.flagged and room.timeouts == [0.5]
+    room = ScriptedRoom([(30.0, x, "too late")])
+    clock = Clock(5)
+    with pytest.raises(TurnTimeout) as info:  # the turn's own time-out came first: 4.5 s left
+        await rooms.turns.take_turn(room, x, clock=clock, timeout=0.5)
+    assert not info.value.flagged and not clock.flagged and clock.remaining == 4.5
+    room = ScriptedRoom([(30.0, x, "too late")])
+    clock = Clock(1.5)
+    with pytest.raises(TurnTimeout) as info:  # 0.7 s left on the clock: not flagged
+        await rooms.turns.take_turn(room, x, clock=clock, timeout=0.8)
+    assert not info.value.flagged and not clock.flagged
+
+
+def test_a_clock_given_its_own_time_source_keeps_it(clock_time):
+    mine = FakeTime()
+    clock = Clock(10, now=mine)
+    clock.bind(lambda: 0.0)  # a room's clock: not taken
+    clock.start()
+    mine.now += 3
+    assert clock.remaining == 7
+    free = Clock(10)
+    free.start()
+    free.bind(lambda: 0.0)  # running already: not taken either
+    clock_time.now += 2
+    assert free.remaining == 8
+    bound = Clock(10)
+    room_time = FakeTime()
+    bound.bind(room_time)  # neither: it runs on the room's clock
+    bound.start()
+    room_time.now += 4
+    clock_time.now += 100
+    assert bound.remaining == 6
