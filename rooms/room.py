@@ -26,6 +26,7 @@ from ws.closecodes import CloseCode
 
 from . import codec, wire
 from .exceptions import CLOSE_CODES, DecodeError, PlayerLeft, RoomMoved
+from .hooks import call_hook, in_background
 from .log import Kind, RoomLog
 from .matching import LobbyKey
 from .replay import Journal
@@ -39,16 +40,6 @@ logger = logging.getLogger("rooms")
 
 class _Wake(Exception):
     """Interrupts the room's mux so the game loop sees a pending event."""
-
-
-async def _call_hook(hook: Callable[..., Any] | None, *args: Any, default: Any) -> Any:
-    """Call an application hook that may be sync or async."""
-    if hook is None:
-        return default
-    value = hook(*args)
-    if inspect.isawaitable(value):
-        value = await value
-    return value
 
 
 class Room:
@@ -418,7 +409,7 @@ class Room:
         if self._mux is not None:
             self._mux.add(sock)
         self._wake()
-        state = await _call_hook(self._on_resume, self, player, default=self.state)
+        state = await call_hook(self._on_resume, self, player, default=self.state)
         player.send(wire.resumed(self.id, player.seat, [p.info() for p in self.players], state))
         self._send_all(codec.encode_text(wire.player_returned(player.info())), exclude=[player])
         self._emit("returned", player)
@@ -448,7 +439,7 @@ class Room:
         self._watch(spectator.sock)
         if self._mux is not None:
             self._mux.add(spectator.sock)
-        state = await _call_hook(self._on_spectate, self, spectator, default=self.state)
+        state = await call_hook(self._on_spectate, self, spectator, default=self.state)
         spectator.send(wire.spectating(self.id, [p.info() for p in self.players], state))
 
     # ------------------------------------------------------------------ ending
@@ -589,20 +580,11 @@ class Room:
         if inspect.isawaitable(value):
 
             async def later() -> None:
-                try:
-                    send(await value)
-                except Exception:
-                    logger.exception("error in on_resume hook for room %s", self.id)
+                send(await value)
 
-            # Held until done: the loop keeps only a weak reference to a task.
-            task = self._loop.create_task(later())
-            _HOOKS.add(task)
-            task.add_done_callback(_HOOKS.discard)
+            in_background(later(), f"on_resume hook for room {self.id}")
         else:
             send(value)
-
-
-_HOOKS: set[asyncio.Task[None]] = set()  # async on_resume hooks of rooms going live
 
 
 def _reply(sock: Any, obj: Any) -> None:  # the room's own answer to a connection: never logged
