@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import ws
-from tests.support import Bot
+from tests.support import Bot, scaled
 
 
 async def seat(server: ws.Server, names: list[str], path: str = "/game", **query: Any) -> list[Bot]:
@@ -30,3 +31,25 @@ def lobby_app(n: int, game, path: str = "/game", **options: Any) -> tuple[ws.App
     lobby = rooms.Lobby(n, game, **options)
     app.route(path)(lobby)
     return app, lobby
+
+
+class ServerSockets:
+    """A route of *app* whose server-side sockets a test takes in hand: to seat
+    them in a room it builds itself, or to hand them to ``adopt_room`` as a
+    cluster's bridges hand the players still connected.  The route's handler
+    only waits for the socket to close; the room reads it."""
+
+    def __init__(self, app: ws.App, path: str = "/edge") -> None:
+        self.path = path
+        self.socks: asyncio.Queue[ws.WebSocket] = asyncio.Queue()
+
+        @app.route(path)
+        @ws.endpoint
+        async def hold(request: ws.Request, sock: ws.WebSocket) -> None:
+            await self.socks.put(sock)
+            await sock.wait_closed()
+
+    async def connect(self, server: ws.Server) -> tuple[Bot, ws.WebSocket]:
+        """A client connected to the route, and its socket on the server."""
+        client = await Bot.connect(server, self.path)
+        return client, await asyncio.wait_for(self.socks.get(), scaled(3))

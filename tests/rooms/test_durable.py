@@ -14,7 +14,7 @@ import pytest
 import rooms
 import ws
 from rooms.log import Kind, RoomLog
-from tests.rooms.helpers import seat
+from tests.rooms.helpers import ServerSockets, seat
 from tests.support import Bot, close_all, eventually, running, scaled
 
 SECRET = "one secret for both servers of these tests"
@@ -181,24 +181,6 @@ async def survivor(room: rooms.Room):
         sent.append(room.broadcast({"type": "said", "seat": player.seat, "msg": msg, "late": room.clock() >= 0}))
 
 
-class Edge:
-    """Connections to a route of the adopting server whose sockets the test hands
-    to ``adopt_room`` (as a cluster's bridges hand the players still connected)."""
-
-    def __init__(self, app: ws.App) -> None:
-        self.socks: asyncio.Queue[ws.WebSocket] = asyncio.Queue()
-
-        @app.route("/edge")
-        @ws.endpoint
-        async def edge(request: ws.Request, sock: ws.WebSocket) -> None:
-            await self.socks.put(sock)
-            await sock.wait_closed()  # the adopted room reads it
-
-    async def connect(self, server: ws.Server) -> tuple[Bot, ws.WebSocket]:
-        client = await Bot.connect(server, "/edge")
-        return client, await asyncio.wait_for(self.socks.get(), scaled(3))
-
-
 async def adopt(lobby: rooms.Lobby, backend: rooms.MemoryBackend, log: RoomLog, attach: dict, server: ws.Server) -> rooms.Room:
     went_live: list[bool] = []
 
@@ -235,7 +217,7 @@ async def test_a_connected_player_gets_resumed_with_the_hooks_state_and_plays_on
     app2 = ws.App()
     lobby2 = rooms.Lobby(2, counting, reconnect=10, secret=SECRET, backend=second, on_resume=snapshot if hook == "sync" else snapshot_later)
     app2.route("/game")(lobby2)
-    edge = Edge(app2)
+    edge = ServerSockets(app2)
     async with running(app2) as server2:
         a2, sock = await edge.connect(server2)
         adopted = await adopt(lobby2, second, log, {0: sock}, server2)
@@ -297,7 +279,7 @@ async def test_a_replay_applies_who_went_away_came_back_and_left_for_good():
     app2 = ws.App()
     lobby2 = rooms.Lobby(4, survivor, reconnect=10, secret=SECRET, backend=Located(4, log=True))
     app2.route("/game")(lobby2)
-    edge = Edge(app2)
+    edge = ServerSockets(app2)
     async with running(app2) as server2:
         stale = [await edge.connect(server2) for _ in range(3)]
         (a2, sock_a), (c2, sock_c), (b2, sock_b) = stale
@@ -331,7 +313,7 @@ async def test_a_player_connected_to_the_old_host_who_does_not_come_back(reconne
     app2 = ws.App()
     lobby2 = rooms.Lobby(2, survivor, reconnect=reconnect, secret=SECRET, backend=second)
     app2.route("/game")(lobby2)
-    edge = Edge(app2)
+    edge = ServerSockets(app2)
     async with running(app2) as server2:
         a2, sock = await edge.connect(server2)
         await adopt(lobby2, second, log, {0: sock}, server2)
@@ -365,7 +347,7 @@ async def test_an_async_on_resume_hook_done_after_its_player_left_sends_nothing(
     app2 = ws.App()
     lobby2 = rooms.Lobby(2, counting, reconnect=10, secret=SECRET, backend=second, on_resume=slow)
     app2.route("/game")(lobby2)
-    edge = Edge(app2)
+    edge = ServerSockets(app2)
     async with running(app2) as server2:
         caplog.set_level(logging.ERROR, logger="rooms")
         loop_errors: list[dict] = []
@@ -509,18 +491,10 @@ async def test_stop_is_safe_before_the_game_reads_without_a_task_and_after_the_e
 
 
 async def test_a_resume_logs_where_the_player_came_back():
-    socks: asyncio.Queue[ws.WebSocket] = asyncio.Queue()
     app = ws.App()
-
-    @app.route("/raw")
-    @ws.endpoint
-    async def raw(request: ws.Request, sock: ws.WebSocket) -> None:
-        await socks.put(sock)
-        await sock.wait_closed()
-
+    edge = ServerSockets(app)
     async with running(app) as server:
-        client_a, client_b = await Bot.connect(server, "/raw"), await Bot.connect(server, "/raw")
-        sock_a, sock_b = await socks.get(), await socks.get()
+        (client_a, sock_a), (client_b, sock_b) = await edge.connect(server), await edge.connect(server)
         players = [rooms.Player(0, "a", None, sock_a), rooms.Player(1, "b", None, None)]
         where = {sock_b: ("edge-7", "conn-9")}
         room = rooms.Room("r1", players, log=RoomLog(), reconnect=5, locate=lambda sock: where[sock])
@@ -585,18 +559,10 @@ class RemoteLog(RoomLog):
 
 
 async def test_a_departure_is_durable_before_the_game_sees_it():
-    socks: asyncio.Queue[ws.WebSocket] = asyncio.Queue()
     app = ws.App()
-
-    @app.route("/raw")
-    @ws.endpoint
-    async def raw(request: ws.Request, sock: ws.WebSocket) -> None:
-        await socks.put(sock)
-        await sock.wait_closed()
-
+    edge = ServerSockets(app)
     async with running(app) as server:
-        client_a, client_b = await Bot.connect(server, "/raw"), await Bot.connect(server, "/raw")
-        sock_a, sock_b = await socks.get(), await socks.get()
+        (client_a, sock_a), (client_b, sock_b) = await edge.connect(server), await edge.connect(server)
         log = RemoteLog()
         room = rooms.Room("r1", [rooms.Player(0, "a", None, sock_a), rooms.Player(1, "b", None, sock_b)], log=log)
         await client_b.aclose()  # b leaves for good: its departure is recorded, not yet durable

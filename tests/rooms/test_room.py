@@ -13,7 +13,7 @@ import pytest
 
 import rooms
 import ws
-from tests.rooms.helpers import lobby_app, seat
+from tests.rooms.helpers import ServerSockets, lobby_app, seat
 from tests.support import Bot, close_all, eventually, open_raw, running, scaled
 
 
@@ -715,27 +715,20 @@ async def test_resumed_carries_the_hooks_state_or_room_state(hook):
 
 async def test_resume_of_an_ended_or_moved_room_is_refused():
     got = asyncio.get_running_loop().create_future()
-    server_socks = asyncio.Queue()
 
     async def game(room):
         got.set_result(room)
         return await echo(room)
 
     app, lobby = lobby_app(2, game, reconnect=5)
-
-    @app.route("/raw")
-    @ws.endpoint
-    async def raw(request, sock):
-        await server_socks.put(sock)
-        await sock.wait_closed()
+    edge = ServerSockets(app)
 
     async with running(app) as server:
         a, b = await seat(server, ["a", "b"])
         room = await asyncio.wait_for(got, scaled(3))
         a.send("end")
         await a.recv_type("ended")
-        client = await Bot.connect(server, "/raw")
-        sock = await asyncio.wait_for(server_socks.get(), scaled(3))
+        client, sock = await edge.connect(server)
         with pytest.raises(ws.Closed) as info:
             await room.resume(room.players[0], sock)
         assert (info.value.code, info.value.reason) == (1000, "game over")
