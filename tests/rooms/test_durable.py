@@ -439,34 +439,6 @@ async def test_a_durable_room_that_nobody_is_connected_to_waits_for_a_return_wit
         assert len(room.log) == entries
 
 
-async def test_a_durable_room_whose_players_all_left_reads_closed():
-    go = asyncio.Event()
-    seen = []
-
-    async def game(room: rooms.Room):
-        await go.wait()
-        for _ in range(2):
-            try:
-                await room.receive()
-            except rooms.PlayerLeft as exc:
-                seen.append(exc.player.name)
-        try:
-            await room.receive()
-        except ws.Closed as exc:
-            seen.append((exc.code, exc.reason))
-
-    app, lobby = app_with(game, rooms.MemoryBackend(2, log=True))
-    async with running(app) as server:
-        a, b = await seat(server, ["a", "b"])
-        (room,) = lobby.rooms
-        await a.aclose()  # 1000: gone for good, even with a grace time
-        await b.aclose()
-        await eventually(lambda: all(p.gone for p in room.players))
-        go.set()
-        await eventually(lambda: len(seen) == 3)
-        assert seen == ["a", "b", (1006, "no players left")]
-
-
 async def test_stop_is_safe_before_the_game_reads_without_a_task_and_after_the_end():
     go = asyncio.Event()
 

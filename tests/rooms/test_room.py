@@ -761,7 +761,8 @@ async def test_broadcast_to_players_only_and_what_it_returns():
         await close_all([a, b, s])
 
 
-async def test_when_everyone_left_before_the_game_read_it_reads_closed():
+@pytest.mark.parametrize("durable", [False, True])
+async def test_when_everyone_left_before_the_game_read_it_reads_closed(durable):
     go = asyncio.Event()
     seen = []
 
@@ -778,7 +779,7 @@ async def test_when_everyone_left_before_the_game_read_it_reads_closed():
             seen.append((exc.code, exc.reason))
         return None
 
-    app, lobby = lobby_app(2, game)
+    app, lobby = lobby_app(2, game, reconnect=10, backend=rooms.MemoryBackend(2, log=durable))  # 1000 leaves even so
     async with running(app) as server:
         a, b = await seat(server, ["a", "b"])
         (room,) = lobby.rooms
