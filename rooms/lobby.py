@@ -256,6 +256,8 @@ class Lobby:
 
         def on_shutdown(_: ws.Server) -> None:
             on_close(sock)  # out of the queue at once: no new match while the server drains
+            if sock.closed:  # closing already (its close callbacks run once the peer answers)
+                return
             sock.text(encode_text(wire.error(_SHUTTING_DOWN.error, _SHUTTING_DOWN.detail)))
             sock.close(CLOSE_CODES[_SHUTTING_DOWN.error], "server shutting down")
 

@@ -449,7 +449,9 @@ class Server:
         for callback in list(self._close_callbacks):
             try:
                 callback(self)
-            except Exception:
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except BaseException:  # ws.Closed too (a CancelledError): the others still run, close goes on
                 logger.exception("error in a close callback of the server")
         self._close_callbacks.clear()
         for task in list(self._owned - self._draining):

@@ -100,6 +100,31 @@ async def test_a_drain_lets_a_running_game_finish_and_stops_matching_at_once():
     assert [result for _, result in lobby.results] == [{"last": {"move": "last"}, "by": 0}]
 
 
+async def test_shutdown_skips_a_waiting_player_whose_socket_is_already_closing(caplog):
+    """A waiting player's socket closing (its close callbacks not run yet) when
+    the server shuts down: nothing is sent on it, no error, and the players
+    after it are still told."""
+
+    async def game(room):
+        return None
+
+    app, lobby = lobby_app(3, game)
+    caplog.set_level(logging.ERROR)
+    async with running(app) as server:
+        first = await Bot.connect(server, "/game", name="first")
+        await first.recv_type("lobby")
+        second = await Bot.connect(server, "/game", name="second")
+        await second.recv_type("lobby")
+        closing = next(t.payload.sock for t in lobby.backend.waiting_tickets(lobby) if t.payload.identity["name"] == "first")
+        closing.close(1000, "bye")  # closing now; gone (the callbacks) only after the peer answers
+        server.close()
+        assert (await first.closed()).code == 1000
+        assert (await second.recv_type("error"))["error"] == "server_shutdown"
+        assert (await second.closed()).code == 1001
+        await asyncio.wait_for(server.wait_closed(), scaled(10))
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
 async def test_a_game_still_running_after_the_drain_ends_with_1001():
     async def game(room):
         await room.receive()

@@ -533,6 +533,28 @@ async def test_work_spawned_without_drain_is_cancelled_at_once() -> None:
         await asyncio.wait_for(cancelled.wait(), scaled(1))
 
 
+async def test_a_failing_close_callback_neither_stops_the_others_nor_the_close(caplog) -> None:
+    # ws.Closed is a CancelledError (a disconnect reaches game code as cancellation):
+    # a callback that sends on a closed socket raises it, and that must not escape close().
+    calls = []
+
+    def sends_on_a_closed_socket(server: ws.Server) -> None:
+        raise ws.Closed(code=1000)
+
+    def fails(server: ws.Server) -> None:
+        raise RuntimeError("a bug in a callback")
+
+    async with running(ws.App()) as server:
+        server.add_close_callback(sends_on_a_closed_socket)
+        server.add_close_callback(fails)
+        server.add_close_callback(calls.append)
+        with caplog.at_level(logging.ERROR, logger="ws"):
+            server.close()
+        assert calls == [server]
+        await asyncio.wait_for(server.wait_closed(), scaled(5))
+    assert [r.exc_info[0] for r in caplog.records if r.exc_info] == [ws.Closed, RuntimeError]
+
+
 async def test_close_callbacks_run_once_when_close_starts() -> None:
     calls = []
     async with running(ws.App()) as server:
