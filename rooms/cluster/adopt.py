@@ -73,7 +73,7 @@ class Adoptions:
         if self._local.draining or self._local.server is None:
             return
         store = self._store
-        claimed = await store.scripts["CLAIM"](args=[store.prefix, store.node, _PER_BEAT])
+        claimed = await store.call("CLAIM", store.prefix, store.node, _PER_BEAT)
         for rid, epoch, lobby_name, old in claimed:
             rid, lobby_name, old = rid.decode(), lobby_name.decode(), old.decode()
             self._local.adopting.add(rid)
@@ -91,7 +91,7 @@ class Adoptions:
             meta = log.meta()
             if lobby is None or meta is None or local.server is None:
                 logger.error("node %s: cannot adopt room %s (lobby %r%s); dropping it", store.node, rid, lobby_name, "" if meta else ", no log")
-                await store.scripts["DROP"](args=[store.prefix, rid, store.node, str(epoch)])
+                await store.call("DROP", store.prefix, rid, store.node, str(epoch))
                 return
             seats = connected_seats(meta, entries)
             alive = await self._alive({edge for edge, _ in seats.values()} - {old})
@@ -131,6 +131,6 @@ class Adoptions:
     async def _release(self, rid: str, epoch: int) -> None:
         store = self._store
         try:
-            await store.scripts["RELEASE"](args=[store.prefix, rid, store.node, str(epoch)])
+            await store.call("RELEASE", store.prefix, rid, store.node, str(epoch))
         except REDIS_ERRORS:
             pass

@@ -24,7 +24,7 @@ from typing import Any
 import attrs
 import msgpack
 
-from .store import REDIS_ERRORS, Backoff, Store, stream_id
+from .store import REDIS_ERRORS, Backoff, NoScriptError, Store, stream_id
 
 __all__ = ["Bus", "Kind", "Notice"]
 
@@ -172,16 +172,24 @@ class Bus:
 
     async def _write(self, batch: list[_Message | _Command]) -> None:
         store = self._store
-        pipe = store.r.pipeline(transaction=False)
         sends: dict[str, list[bytes]] = {}
         for item in batch:
             if isinstance(item, _Message):
                 sends.setdefault(item.node, []).append(item.packed)
-            else:
-                await item.run(pipe)
-        for node, messages in sends.items():
-            await store.scripts["SEND"](args=[store.prefix, node, *messages], client=pipe)
-        await pipe.execute()
+        for attempt in range(2):
+            pipe = store.r.pipeline(transaction=False)
+            for item in batch:
+                if isinstance(item, _Command):
+                    await item.run(pipe)
+            for node, messages in sends.items():
+                store.pipe_call(pipe, "SEND", store.prefix, node, *messages)
+            try:
+                await pipe.execute()
+                return
+            except NoScriptError:  # Redis lost the scripts (restarted): load them, write again
+                if attempt:
+                    raise
+                await store.load_scripts()  # (receivers drop the repeats of what got through)
 
     # ------------------------------------------------------------------ in: this node's inbox
 

@@ -85,7 +85,7 @@ class RedisLog(RoomLog):
                 upto = min(len(self.entries), self._flushed + _BATCH)
                 batch = pack(self.entries[self._flushed : upto])
                 try:
-                    ok = await store.scripts["APPEND"](args=[store.prefix, self.room_id, store.node, str(self.epoch), batch])
+                    ok = await store.call("APPEND", store.prefix, self.room_id, store.node, str(self.epoch), batch)
                 except REDIS_ERRORS as exc:
                     await backoff.failed(store, exc)
                     continue

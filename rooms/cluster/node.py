@@ -161,10 +161,16 @@ class RedisBackend(Backend):
     def collect_metrics(self, builder: ws.MetricsBuilder) -> None:
         """The cluster's metrics of this process, labelled with its ``node``."""
         stats, node = self.statistics(), (self.node,)
-        builder.gauge("rooms_cluster_bridge_lag_seconds", "Delay of the last batch of cluster messages read from this process's inbox.", ("node",)).add(node, self.lag)
+        builder.gauge("rooms_cluster_bridge_lag_seconds", "Delay of the last batch of cluster messages read from this process's inbox.", ("node",)).add(
+            node, self.lag
+        )
         builder.gauge("rooms_cluster_outbound_messages", "Cluster messages queued here, not yet written to Redis.", ("node",)).add(node, stats["outbound"])
-        builder.gauge("rooms_cluster_remote_players", "Players of rooms hosted here who are connected to another process.", ("node",)).add(node, stats["remote_players"])
-        builder.gauge("rooms_cluster_bridged_players", "Players connected here who are seated in rooms hosted elsewhere.", ("node",)).add(node, stats["bridged_players"])
+        builder.gauge("rooms_cluster_remote_players", "Players of rooms hosted here who are connected to another process.", ("node",)).add(
+            node, stats["remote_players"]
+        )
+        builder.gauge("rooms_cluster_bridged_players", "Players connected here who are seated in rooms hosted elsewhere.", ("node",)).add(
+            node, stats["bridged_players"]
+        )
         builder.gauge("rooms_cluster_paused", "1 while Redis cannot be reached (matching paused), else 0.", ("node",)).add(node, 1 if self.paused else 0)
 
     async def admin_snapshots(self, timeout: float) -> list[dict[str, Any]] | None:
@@ -291,7 +297,7 @@ class RedisBackend(Backend):
             async def drop() -> None:  # after its last entries; only while it is ours
                 await log.close()
                 if not log.lost:
-                    await store.scripts["DROP"](args=[store.prefix, room.id, store.node, str(log.epoch)])
+                    await store.call("DROP", store.prefix, room.id, store.node, str(log.epoch))
 
             self._track(drop())
             return
@@ -375,7 +381,7 @@ class RedisBackend(Backend):
         async def release() -> None:
             await log.close()
             try:
-                await store.scripts["RELEASE"](args=[store.prefix, room.id, store.node, str(log.epoch)])
+                await store.call("RELEASE", store.prefix, room.id, store.node, str(log.epoch))
             except REDIS_ERRORS:
                 pass
 
@@ -415,7 +421,6 @@ class RedisBackend(Backend):
                 w.entrant.bridged(handle)
                 return
         self._queues.queue_again(w)
-
 
     async def _reclaim(self, bridge: Bridge) -> None:
         """*bridge*'s player was matched while this process was cut off and never
@@ -483,7 +488,7 @@ class _Members:
                 continue
             b._stop(room, moving=False)
             store = b._store
-            await store.scripts["RELEASE"](args=[store.prefix, room.id, store.node, str(log.epoch)])
+            await store.call("RELEASE", store.prefix, room.id, store.node, str(log.epoch))
         b._queues.forget_joins()
         await b._queues.requeue()
 

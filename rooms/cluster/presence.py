@@ -121,14 +121,14 @@ class Presence:
                 # A previous run of this node id died (kill -9) before its key expired:
                 # what it held is a dead node's (its durable rooms go to adoption).
                 logger.warning("node %s: taking over from a previous run (%s)", store.node, old.decode())
-                await store.scripts["TAKEOVER"](args=[store.prefix, store.node])
+                await store.call("TAKEOVER", store.prefix, store.node)
             else:
                 logger.error("node %s: another process uses the same node id (%s)", store.node, old.decode())
         if old is None and self._registered:
             logger.warning("node %s: evicted from the cluster (Redis restarted or unreachable too long)", store.node)
             await self._members.evicted()
         self._registered = True
-        await store.scripts["SWEEP"](args=[store.prefix])
+        await store.call("SWEEP", store.prefix)
 
     async def _check_peers(self) -> None:
         store = self._store
@@ -155,6 +155,6 @@ class Presence:
         try:
             async with asyncio.timeout(1.0):
                 await store.r.delete(store.key("node:" + store.node))
-                await store.scripts["SWEEP"](args=[store.prefix])
+                await store.call("SWEEP", store.prefix)
         except REDIS_ERRORS:
             pass

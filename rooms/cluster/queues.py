@@ -158,7 +158,7 @@ class Queues:
             return True
         store = self._store
         try:
-            removed = await store.scripts["LEAVE"](args=[store.prefix, w.tid])
+            removed = await store.call("LEAVE", store.prefix, w.tid)
         except REDIS_ERRORS as exc:
             store.failed(exc)
             self._waiting.pop(w.ticket.id, None)  # gone for us; a late group finds it missing
@@ -185,22 +185,21 @@ class Queues:
         now = self._now()
         data = json.dumps({"identity": _jsonable(w.entrant.identity)}, separators=(",", ":"))
         try:
-            status, at = await store.scripts["JOIN"](
-                args=[
-                    store.prefix,
-                    w.queue,
-                    w.tid,
-                    store.node,
-                    w.at or now,
-                    "" if w.ticket.rating is None else w.ticket.rating,
-                    data,
-                    lobby.n,
-                    lobby.name,
-                    *_band_args(lobby),
-                    w.ticket.spread,
-                    "1" if self._local.is_durable(lobby) else "",
-                    now,
-                ]
+            status, at = await store.call(
+                "JOIN",
+                store.prefix,
+                w.queue,
+                w.tid,
+                store.node,
+                w.at or now,
+                "" if w.ticket.rating is None else w.ticket.rating,
+                data,
+                lobby.n,
+                lobby.name,
+                *_band_args(lobby),
+                w.ticket.spread,
+                "1" if self._local.is_durable(lobby) else "",
+                now,
             )
         except REDIS_ERRORS as exc:
             store.failed(exc)
@@ -228,7 +227,7 @@ class Queues:
         store = self._store
 
         async def leave(pipe: Any) -> None:
-            await store.scripts["LEAVE"](args=[store.prefix, w.tid], client=pipe)
+            store.pipe_call(pipe, "LEAVE", store.prefix, w.tid)
 
         self._bus.command(leave)
 
@@ -266,7 +265,7 @@ class Queues:
         now = self._now()  # one time for every queue, as Matchmaker.tick(now)
         for queue, lobby in queues.items():
             durable = "1" if self._local.is_durable(lobby) else ""
-            await store.scripts["TICK"](args=[store.prefix, queue, lobby.n, lobby.name, *_band_args(lobby), durable, store.node, now])
+            await store.call("TICK", store.prefix, queue, lobby.n, lobby.name, *_band_args(lobby), durable, store.node, now)
 
     # ------------------------------------------------------------------ groups
 

@@ -55,14 +55,15 @@ local function notify(node, msg)
     redis.call('XADD', P .. 'in:' .. node, 'MAXLEN', '~', {INBOX_MAXLEN}, '*', 'j', msg)
   end
 end
-local function notify_queue(q, extra)
+-- Tell every node with a ticket in queue q, but skip (the caller tells its own players), that places moved.
+local function notify_queue(q, skip)
   local msg = cjson.encode({{k = 'q', q = q}})
   local done = {{}}
+  if skip then done[skip] = true end
   for _, tid in ipairs(redis.call('ZRANGE', P .. 'q:' .. q, 0, -1)) do
     local node = redis.call('HGET', P .. 't:' .. tid, 'node')
     if node and not done[node] then done[node] = true; notify(node, msg) end
   end
-  if extra and not done[extra] then notify(extra, msg) end
 end
 local function orphan(rid, old)
   redis.call('HSET', P .. 'room:' .. rid, 'host', '', 'old', old)
@@ -225,7 +226,7 @@ redis.call('ZADD', P .. 'q:' .. q, at, tid)
 redis.call('SADD', P .. 'nt:' .. node, tid)
 redis.call('SADD', P .. 'queues', q)
 match(q, tonumber(ARGV[8]), bands_from(10), ARGV[9], tid, ARGV[14], nil, t)
-notify_queue(q, node)
+notify_queue(q, node)  -- (rooms.cluster.queues marks the queue for its own announcer)
 return {1, at}
 """
 )

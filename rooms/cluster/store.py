@@ -14,18 +14,21 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+import attrs
+
 from . import scripts
 
 try:  # the ``redis`` extra
     import redis.asyncio as aioredis
     from redis.asyncio.retry import Retry
     from redis.backoff import NoBackoff
-    from redis.exceptions import RedisError
+    from redis.exceptions import NoScriptError, RedisError
 except ImportError:  # pragma: no cover - checked when a RedisBackend is created
     aioredis = None  # type: ignore[assignment]
     RedisError = OSError  # type: ignore[assignment,misc]
+    NoScriptError = OSError  # type: ignore[assignment,misc]
 
-__all__ = ["Store", "Backoff", "REDIS_ERRORS", "HAVE_REDIS", "stream_id"]
+__all__ = ["Store", "Backoff", "REDIS_ERRORS", "HAVE_REDIS", "NoScriptError", "stream_id"]
 
 logger = logging.getLogger("rooms.redis")
 
@@ -64,6 +67,21 @@ class Backoff:
         self.delay = 0.05
 
 
+@attrs.frozen(slots=True)
+class _Call:
+    """A script call waiting for the next pipeline."""
+
+    name: str
+    args: tuple[Any, ...]
+    future: asyncio.Future[Any]
+
+
+def _fail(calls: list[_Call], exc: BaseException) -> None:
+    for c in calls:
+        if not c.future.done():
+            c.future.set_exception(exc)
+
+
 class Store:
     """The Redis clients of node *node* (this run: *instance*) and its key names.
 
@@ -72,7 +90,7 @@ class Store:
     reached; ``on_pause`` is called when it becomes so.
     """
 
-    __slots__ = ("url", "prefix", "node", "instance", "block_ms", "r", "rb", "scripts", "paused", "on_pause")
+    __slots__ = ("url", "prefix", "node", "instance", "block_ms", "r", "rb", "scripts", "paused", "on_pause", "_calls", "_sender")
 
     def __init__(self, url: str, prefix: str, node: str, instance: str, *, block_ms: int) -> None:
         self.url = url
@@ -85,6 +103,8 @@ class Store:
         self.scripts: dict[str, Any] = {}
         self.paused = False
         self.on_pause: Callable[[], None] = lambda: None
+        self._calls: list[_Call] = []  # script calls made this loop iteration
+        self._sender: asyncio.Task[None] | None = None  # sends the calls, one pipeline at a time
 
     def key(self, name: str) -> str:
         """The Redis key *name* under this cluster's prefix."""
@@ -105,8 +125,77 @@ class Store:
         for name in _SCRIPTS:
             self.scripts[name] = self.r.register_script(getattr(scripts, name))
 
+    def call(self, name: str, *args: Any) -> asyncio.Future[Any]:
+        """Run script *name* with *args* (its ARGV); await the result.
+
+        Calls go to Redis in pipelines, one at a time: those made while one
+        is on its way go together in the next, so a burst of joins costs a few
+        round trips, not one each (and one pooled connection, not one each).
+        """
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._calls.append(_Call(name, args, future))
+        if self._sender is None:
+            self._sender = asyncio.get_running_loop().create_task(self._send_calls())
+        return future
+
+    def pipe_call(self, pipe: Any, name: str, *args: Any) -> None:
+        """Queue script *name* on *pipe* by its SHA alone (redis-py would ask
+        ``SCRIPT EXISTS`` first, a round trip per pipeline); a pipeline that
+        meets ``NOSCRIPT`` (Redis restarted) calls :meth:`load_scripts` and is retried."""
+        pipe.evalsha(self.scripts[name].sha, 0, *args)
+
+    async def load_scripts(self) -> None:
+        """Load every script into Redis (after ``NOSCRIPT``: Redis lost them)."""
+        for script in self.scripts.values():
+            await self.r.script_load(script.script)
+
+    async def _send_calls(self) -> None:
+        try:
+            while self._calls:
+                calls, self._calls = self._calls, []
+                await self._send(calls)
+        finally:
+            self._sender = None
+            if self._calls:  # (cancelled: the store is closing)
+                _fail(self._calls, ConnectionError("the Redis client closed"))
+                self._calls = []
+
+    async def _send(self, calls: list[_Call]) -> None:
+        try:
+            for attempt in range(2):
+                pipe = self.r.pipeline(transaction=False)
+                for c in calls:
+                    self.pipe_call(pipe, c.name, *c.args)
+                try:
+                    results = await pipe.execute(raise_on_error=False)
+                except REDIS_ERRORS as exc:
+                    _fail(calls, exc)
+                    return
+                retry = attempt == 0 and any(isinstance(result, NoScriptError) for result in results)
+                for c, result in zip(calls, results, strict=True):
+                    if c.future.done() or (retry and isinstance(result, NoScriptError)):
+                        continue
+                    if isinstance(result, Exception):
+                        c.future.set_exception(result)
+                    else:
+                        c.future.set_result(result)
+                if not retry:
+                    return
+                calls = [c for c, result in zip(calls, results, strict=True) if isinstance(result, NoScriptError)]
+                try:
+                    await self.load_scripts()
+                except REDIS_ERRORS as exc:
+                    _fail(calls, exc)
+                    return
+        finally:  # cancelled (the store closing): nobody waits forever
+            _fail(calls, ConnectionError("the Redis client closed"))
+
     async def close(self) -> None:
         """Close both clients (briefly: Redis may be away)."""
+        if self._sender is not None:
+            self._sender.cancel()
+        _fail(self._calls, ConnectionError("the Redis client closed"))  # (calls not sent yet)
+        self._calls = []
         for client in (self.r, self.rb):
             try:
                 await asyncio.wait_for(client.aclose(close_connection_pool=True), 0.5)
