@@ -115,6 +115,7 @@ class ChessGame:
         self.site = site
         self.date = date or datetime.date.today()
         self._sans: list[str] = []
+        self._ucis: list[str] = []  # (kept as the moves are made: to_json runs on every move)
         self.clock_log: list[dict[str, float]] = []  # both clocks after each move, for replays
 
     # ------------------------------------------------------------------ clocks
@@ -238,6 +239,7 @@ class ChessGame:
         san = board.san(move)
         board.push(move)
         self._sans.append(san)
+        self._ucis.append(move.uci())
         self.clock_log.append({"white": round(self.remaining(chess.WHITE), 3), "black": round(self.remaining(chess.BLACK), 3)})
         if self.draw_offer is not None and self.draw_offer != color:
             self.draw_offer = None  # moving declines the opponent's offer
@@ -334,11 +336,11 @@ class ChessGame:
     def to_json(self) -> dict[str, Any]:
         """Everything a client needs to draw the game: position, moves, clocks, result."""
         board = self.board
-        last = board.move_stack[-1].uci() if board.move_stack else None
+        last = self._ucis[-1] if self._ucis else None
         return {
             "fen": board.fen(),
             "moves": list(self._sans),
-            "uci": [m.uci() for m in board.move_stack],
+            "uci": list(self._ucis),
             "last": last,
             "turn": color_name(board.turn),
             "check": board.is_check(),
