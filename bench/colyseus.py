@@ -16,8 +16,9 @@ ours) pinned to the other.  Rows:
   many players seated, each thinking ``--think`` seconds (jittered) on its turn;
   ``moves-5000`` also gives the server's memory per connected player (RSS growth
   from none to all seated, over the number of players);
-- ``capacity``: the most players seated at move p99 <= 50 ms (steps of 1,000 from 2,000 to 8,000, then 10,000;
-  the first step over the bound, or with errors, ends the search).
+- ``capacity``: the most players seated at move p99 <= 50 ms (steps of 1,000 from
+  2,000 to 8,000, then 10,000, 12,000 and 15,000; the first step over the bound, or
+  with errors, ends the search).
 
 Colyseus and its SDK come from the npm registry into ``bench/colyseus/node_modules``
 (``npm ci`` from the committed lockfile, bounded in time), only when this runs.
@@ -51,7 +52,7 @@ NPM_TIMEOUT = 600.0  # npm ci, at most
 STARTUP_TIMEOUT = 20.0
 LOAD_SLACK = 120.0  # a load process gets connect + warm-up + duration + this, then is killed
 P99_BOUND_MS = 50.0
-CAPACITY_STEPS = (500, 1000, 2000, 3000, 4000, 5000, 6000, 7000, 8000, 10000)
+CAPACITY_STEPS = (500, 1000, 2000, 3000, 4000, 5000, 6000, 7000, 8000, 10000, 12000, 15000)
 CONNECT_WAVE = 10  # players joining at once while a moves row seats its players (both sides alike)
 CONNECT_TIMEOUT = 150.0  # seconds to seat them all (Colyseus seats about 100 a second here)
 
