@@ -161,16 +161,10 @@ class RedisBackend(Backend):
     def collect_metrics(self, builder: ws.MetricsBuilder) -> None:
         """The cluster's metrics of this process, labelled with its ``node``."""
         stats, node = self.statistics(), (self.node,)
-        builder.gauge("rooms_cluster_bridge_lag_seconds", "Delay of the last batch of cluster messages read from this process's inbox.", ("node",)).add(
-            node, self.lag
-        )
+        builder.gauge("rooms_cluster_bridge_lag_seconds", "Delay of the last batch of cluster messages read from this process's inbox.", ("node",)).add(node, self.lag)
         builder.gauge("rooms_cluster_outbound_messages", "Cluster messages queued here, not yet written to Redis.", ("node",)).add(node, stats["outbound"])
-        builder.gauge("rooms_cluster_remote_players", "Players of rooms hosted here who are connected to another process.", ("node",)).add(
-            node, stats["remote_players"]
-        )
-        builder.gauge("rooms_cluster_bridged_players", "Players connected here who are seated in rooms hosted elsewhere.", ("node",)).add(
-            node, stats["bridged_players"]
-        )
+        builder.gauge("rooms_cluster_remote_players", "Players of rooms hosted here who are connected to another process.", ("node",)).add(node, stats["remote_players"])
+        builder.gauge("rooms_cluster_bridged_players", "Players connected here who are seated in rooms hosted elsewhere.", ("node",)).add(node, stats["bridged_players"])
         builder.gauge("rooms_cluster_paused", "1 while Redis cannot be reached (matching paused), else 0.", ("node",)).add(node, 1 if self.paused else 0)
 
     async def admin_snapshots(self, timeout: float) -> list[dict[str, Any]] | None:
@@ -421,6 +415,7 @@ class RedisBackend(Backend):
                 w.entrant.bridged(handle)
                 return
         self._queues.queue_again(w)
+
 
     async def _reclaim(self, bridge: Bridge) -> None:
         """*bridge*'s player was matched while this process was cut off and never

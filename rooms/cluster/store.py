@@ -67,7 +67,7 @@ class Backoff:
         self.delay = 0.05
 
 
-@attrs.frozen(slots=True)
+@attrs.frozen(slots=True, eq=False)  # (compared by identity: each has its own future)
 class _Call:
     """A script call waiting for the next pipeline."""
 
@@ -103,7 +103,7 @@ class Store:
         self.scripts: dict[str, Any] = {}
         self.paused = False
         self.on_pause: Callable[[], None] = lambda: None
-        self._calls: list[_Call] = []  # script calls made this loop iteration
+        self._calls: list[_Call] = []  # script calls waiting for the next pipeline
         self._sender: asyncio.Task[None] | None = None  # sends the calls, one pipeline at a time
 
     def key(self, name: str) -> str:
@@ -155,10 +155,7 @@ class Store:
                 calls, self._calls = self._calls, []
                 await self._send(calls)
         finally:
-            self._sender = None
-            if self._calls:  # (cancelled: the store is closing)
-                _fail(self._calls, ConnectionError("the Redis client closed"))
-                self._calls = []
+            self._sender = None  # (cancelled by close(), which fails the calls still waiting)
 
     async def _send(self, calls: list[_Call]) -> None:
         try:
@@ -171,17 +168,17 @@ class Store:
                 except REDIS_ERRORS as exc:
                     _fail(calls, exc)
                     return
-                retry = attempt == 0 and any(isinstance(result, NoScriptError) for result in results)
+                missing = [c for c, result in zip(calls, results, strict=True) if isinstance(result, NoScriptError)] if not attempt else []
                 for c, result in zip(calls, results, strict=True):
-                    if c.future.done() or (retry and isinstance(result, NoScriptError)):
+                    if c.future.done() or c in missing:
                         continue
                     if isinstance(result, Exception):
                         c.future.set_exception(result)
                     else:
                         c.future.set_result(result)
-                if not retry:
+                if not missing:
                     return
-                calls = [c for c, result in zip(calls, results, strict=True) if isinstance(result, NoScriptError)]
+                calls = missing  # sent again once the scripts are loaded
                 try:
                     await self.load_scripts()
                 except REDIS_ERRORS as exc:
